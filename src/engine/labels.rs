@@ -1,0 +1,61 @@
+//! Class names: the 1000 ImageNet classes built in, or one name per line from a file.
+
+use std::path::Path;
+
+use super::error::{Error, Result};
+
+const IMAGENET: &str = include_str!("../../assets/imagenet_classes.txt");
+
+/// Class names indexed by class.
+#[derive(Clone, Debug)]
+pub struct Labels(Vec<String>);
+
+impl Labels {
+    /// torchvision's ImageNet-1k category names.
+    pub fn imagenet() -> Self {
+        Self(IMAGENET.lines().map(str::to_owned).collect())
+    }
+
+    /// Reads one name per line; the file must name exactly `num_classes` classes.
+    pub fn from_file(path: &Path, num_classes: usize) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let names: Vec<String> = text
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if names.len() != num_classes {
+            return Err(Error::BadLabels {
+                path: path.to_owned(),
+                reason: format!(
+                    "has {} names, the model has {num_classes} classes",
+                    names.len()
+                ),
+            });
+        }
+        Ok(Self(names))
+    }
+
+    /// The built-in names when they fit the model, else none.
+    pub fn for_classes(num_classes: usize) -> Option<Self> {
+        (num_classes == 1000).then(Self::imagenet)
+    }
+
+    pub fn name(&self, class: usize) -> Option<&str> {
+        self.0.get(class).map(String::as_str)
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// The name of `class`, or `class N` without labels.
+pub fn label_of(labels: Option<&Labels>, class: usize) -> String {
+    labels
+        .and_then(|l| l.name(class))
+        .map_or_else(|| format!("class {class}"), str::to_owned)
+}

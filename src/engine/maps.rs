@@ -1,0 +1,120 @@
+//! 2-D maps: bilinear upsampling with half-pixel centres and min–max normalization.
+
+/// A row-major `height × width` map of f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Map {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Map {
+    pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
+        assert_eq!(
+            data.len(),
+            width * height,
+            "map data must be width × height"
+        );
+        Self {
+            width,
+            height,
+            data,
+        }
+    }
+
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    pub fn max(&self) -> f32 {
+        self.data.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    pub fn min(&self) -> f32 {
+        self.data.iter().copied().fold(f32::INFINITY, f32::min)
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.data.iter().map(|&v| v as f64).sum::<f64>() / self.data.len().max(1) as f64
+    }
+
+    pub fn relu(mut self) -> Self {
+        for v in &mut self.data {
+            *v = v.max(0.0);
+        }
+        self
+    }
+
+    /// `(v − min) / (max − min)`; a constant (or non-finite) map becomes all zeros, never NaN.
+    pub fn normalized(mut self) -> Self {
+        let (lo, hi) = (self.min(), self.max());
+        let range = hi - lo;
+        if range > 0.0 && range.is_finite() {
+            for v in &mut self.data {
+                *v = (*v - lo) / range;
+            }
+        } else {
+            self.data.fill(0.0);
+        }
+        self
+    }
+
+    /// Bilinear resampling with half-pixel centres and clamped borders: OpenCV's
+    /// `INTER_LINEAR` for upscaling, PyTorch's `interpolate(mode="bilinear",
+    /// align_corners=False)`.
+    pub fn resized(&self, width: usize, height: usize) -> Self {
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
+        let xs = axis_weights(self.width, width);
+        let ys = axis_weights(self.height, height);
+        let mut data = Vec::with_capacity(width * height);
+        for &(y0, y1, ly) in &ys {
+            let r0 = &self.data[y0 * self.width..(y0 + 1) * self.width];
+            let r1 = &self.data[y1 * self.width..(y1 + 1) * self.width];
+            for &(x0, x1, lx) in &xs {
+                let top = (1.0 - lx) * r0[x0] + lx * r0[x1];
+                let bottom = (1.0 - lx) * r1[x0] + lx * r1[x1];
+                data.push((1.0 - ly) * top + ly * bottom);
+            }
+        }
+        Self::new(width, height, data)
+    }
+}
+
+/// For each output index: the two source indices and the weight of the second.
+fn axis_weights(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
+    let scale = n_in as f32 / n_out as f32;
+    (0..n_out)
+        .map(|i| {
+            let src = ((i as f32 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (src as usize).min(n_in - 1);
+            let i1 = (i0 + 1).min(n_in - 1);
+            (i0, i1, src - i0 as f32)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_map_normalizes_to_zeros() {
+        let m = Map::new(2, 2, vec![3.0; 4]).normalized();
+        assert_eq!(m.data, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn upsampling_matches_torch_bilinear() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[1., 2.], [3., 4.]]]]), size=(4, 4),
+        //     mode="bilinear", align_corners=False)
+        let m = Map::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).resized(4, 4);
+        let want = [
+            1.0, 1.25, 1.75, 2.0, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3.0, 3.25, 3.75, 4.0,
+        ];
+        for (a, b) in m.data.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{:?}", m.data);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The engine: models, preprocessing and explanation methods. It knows nothing of any UI.
+
+pub mod builtin;
+mod efficientnet;
+pub mod error;
+pub mod io;
+pub mod labels;
+mod layers;
+pub mod maps;
+pub mod methods;
+pub mod model;
+pub mod npy;
+pub mod ops;
+pub mod preprocess;
+mod resnet;
+mod vgg;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use labels::Labels;
+pub use maps::Map;
+pub use methods::{Explainer, Explanation, Method, Prediction};
+pub use model::{LayerInfo, Model};
+pub use npy::Array;
+pub use preprocess::{InputMapping, Preprocess, ResizeMode};
+
+/// The compute device: a CUDA GPU when built with the `cuda` feature and one is present (and
+/// `cpu` is false), else the CPU.
+pub fn device(cpu: bool) -> Result<candle_core::Device> {
+    if cpu {
+        return Ok(candle_core::Device::Cpu);
+    }
+    Ok(candle_core::Device::cuda_if_available(0)?)
+}

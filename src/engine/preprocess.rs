@@ -1,0 +1,274 @@
+//! Decoding photos and turning them into model input, keeping the way back to the photo.
+//!
+//! The ImageNet convention is torchvision's `Resize(256)` (shorter side, antialiased bilinear,
+//! as PIL does it) → `CenterCrop(224)` → `ToTensor` → `Normalize(mean, std)`. The resize is
+//! `fast_image_resize`'s bilinear convolution, which is PIL's algorithm; it agrees with PIL to
+//! ±1 grey level (tests/fixtures/preprocess_*).
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use fast_image_resize as fr;
+use image::{ImageDecoder as _, ImageReader, RgbImage};
+
+use super::error::{Error, Result};
+
+/// The largest photo side we decode, and the most memory a decoder may ask for.
+pub const MAX_IMAGE_SIDE: u32 = 30_000;
+pub const MAX_DECODE_BYTES: u64 = 2 << 30;
+
+/// How a photo becomes a square model input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeMode {
+    /// Resize the shorter side to `resize`, then take the central `crop × crop`.
+    CenterCrop { resize: u32, crop: u32 },
+    /// Resize the whole photo to `size × size`, ignoring its aspect ratio.
+    Stretch { size: u32 },
+}
+
+/// A model's input convention: geometry, then `(pixel / 255 − mean) / std` per channel.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Preprocess {
+    pub mode: ResizeMode,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// torchvision's ImageNet preprocessing.
+    pub fn imagenet() -> Self {
+        Self {
+            mode: ResizeMode::CenterCrop {
+                resize: 256,
+                crop: 224,
+            },
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    /// The same normalization with another geometry.
+    pub fn with_mode(self, mode: ResizeMode) -> Self {
+        Self { mode, ..self }
+    }
+
+    /// `(height, width)` of the model input.
+    pub fn input_size(&self) -> (usize, usize) {
+        match self.mode {
+            ResizeMode::CenterCrop { crop, .. } => (crop as usize, crop as usize),
+            ResizeMode::Stretch { size } => (size as usize, size as usize),
+        }
+    }
+
+    /// Resizes and crops `photo`, returning the `(1, 3, H, W)` input and its mapping.
+    pub fn apply(&self, photo: &RgbImage, device: &Device) -> Result<(Tensor, InputMapping)> {
+        let (ow, oh) = photo.dimensions();
+        let (mapping, resized) = match self.mode {
+            ResizeMode::CenterCrop { resize, crop } => {
+                let (rw, rh) = shorter_side_size(ow, oh, resize);
+                let resized = resize_rgb(photo, rw, rh)?;
+                let (cw, ch) = (crop.min(rw), crop.min(rh));
+                let x0 = round_half_even((rw - cw) as f64 / 2.0);
+                let y0 = round_half_even((rh - ch) as f64 / 2.0);
+                let m = InputMapping {
+                    original: (ow, oh),
+                    resized: (rw, rh),
+                    crop_origin: (x0, y0),
+                    input: (cw, ch),
+                };
+                (m, resized)
+            }
+            ResizeMode::Stretch { size } => {
+                let resized = resize_rgb(photo, size, size)?;
+                let m = InputMapping {
+                    original: (ow, oh),
+                    resized: (size, size),
+                    crop_origin: (0, 0),
+                    input: (size, size),
+                };
+                (m, resized)
+            }
+        };
+        let (iw, ih) = (mapping.input.0 as usize, mapping.input.1 as usize);
+        let (x0, y0) = (
+            mapping.crop_origin.0 as usize,
+            mapping.crop_origin.1 as usize,
+        );
+        let rw = mapping.resized.0 as usize;
+        let raw = resized.as_raw();
+        let mut data = vec![0f32; 3 * ih * iw];
+        for c in 0..3 {
+            let (m, s) = (self.mean[c], self.std[c]);
+            for y in 0..ih {
+                for x in 0..iw {
+                    let p = raw[((y0 + y) * rw + x0 + x) * 3 + c] as f32 / 255.0;
+                    data[(c * ih + y) * iw + x] = (p - m) / s;
+                }
+            }
+        }
+        let t = Tensor::from_vec(data, (1, 3, ih, iw), device)?;
+        Ok((t, mapping))
+    }
+}
+
+/// torchvision's `Resize(size)` output size for an int `size`: the shorter side becomes `size`,
+/// the longer `int(size * long / short)` (truncated, as Python's `int`).
+pub fn shorter_side_size(w: u32, h: u32, size: u32) -> (u32, u32) {
+    let (short, long) = if w <= h { (w, h) } else { (h, w) };
+    let new_long = ((size as f64) * (long as f64) / (short as f64)) as u32;
+    if w <= h {
+        (size, new_long.max(1))
+    } else {
+        (new_long.max(1), size)
+    }
+}
+
+/// Python's `round()` (half to even), as torchvision's `center_crop` uses it.
+fn round_half_even(v: f64) -> u32 {
+    let r = v.round();
+    let r = if (v - v.trunc()).abs() == 0.5 && (r as i64) % 2 != 0 {
+        r - v.signum()
+    } else {
+        r
+    };
+    r.max(0.0) as u32
+}
+
+/// Antialiased bilinear resize (PIL's `BILINEAR` for downscaling).
+pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
+    let fail = |e: String| Error::BadInput(format!("resizing to {w}×{h}: {e}"));
+    if img.dimensions() == (w, h) {
+        return Ok(img.clone());
+    }
+    let src =
+        fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)
+            .map_err(|e| fail(e.to_string()))?;
+    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
+    let mut resizer = fr::Resizer::new();
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    resizer
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| fail(e.to_string()))?;
+    RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| fail("buffer size".into()))
+}
+
+/// Where the model input sits in the original photo. Coordinates are continuous, in pixel
+/// edges: input pixel `x` spans `[x, x + 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct InputMapping {
+    /// `(width, height)` of the decoded, upright photo.
+    pub original: (u32, u32),
+    /// Size after resizing, before cropping.
+    pub resized: (u32, u32),
+    /// Top-left of the crop in the resized image.
+    pub crop_origin: (u32, u32),
+    /// `(width, height)` of the model input.
+    pub input: (u32, u32),
+}
+
+impl InputMapping {
+    /// The identity mapping for an input given directly as a tensor.
+    pub fn identity(w: u32, h: u32) -> Self {
+        Self {
+            original: (w, h),
+            resized: (w, h),
+            crop_origin: (0, 0),
+            input: (w, h),
+        }
+    }
+
+    /// A point in model-input coordinates, in original-photo coordinates.
+    pub fn original_from_input(&self, x: f32, y: f32) -> (f32, f32) {
+        let sx = self.original.0 as f32 / self.resized.0 as f32;
+        let sy = self.original.1 as f32 / self.resized.1 as f32;
+        (
+            (x + self.crop_origin.0 as f32) * sx,
+            (y + self.crop_origin.1 as f32) * sy,
+        )
+    }
+
+    /// A point in original-photo coordinates, in model-input coordinates (may fall outside).
+    pub fn input_from_original(&self, x: f32, y: f32) -> (f32, f32) {
+        let sx = self.resized.0 as f32 / self.original.0 as f32;
+        let sy = self.resized.1 as f32 / self.original.1 as f32;
+        (
+            x * sx - self.crop_origin.0 as f32,
+            y * sy - self.crop_origin.1 as f32,
+        )
+    }
+}
+
+/// Decodes PNG, JPEG (with its EXIF orientation applied), WebP, BMP or TIFF into 8-bit RGB.
+/// Grey, alpha and 16-bit images are converted; alpha is dropped, as PIL's `convert("RGB")`.
+pub fn load_image(path: &Path) -> Result<RgbImage> {
+    let bad = |reason: String| Error::BadImage {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut reader = ImageReader::open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    if reader.format().is_none() {
+        return Err(bad(
+            "not a supported image (PNG, JPEG, WebP, BMP or TIFF expected)".to_owned(),
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| bad(format!("cannot decode: {e}")))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| bad(format!("cannot decode: {e}")))?;
+    img.apply_orientation(orientation);
+    if img.width() == 0 || img.height() == 0 {
+        return Err(bad("the image is empty".to_owned()));
+    }
+    Ok(img.to_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_size_follows_torchvision() {
+        // torchvision: int(256 * 451 / 300) = 384
+        assert_eq!(shorter_side_size(451, 300, 256), (384, 256));
+        assert_eq!(shorter_side_size(300, 451, 256), (256, 384));
+        assert_eq!(shorter_side_size(512, 512, 256), (256, 256));
+    }
+
+    #[test]
+    fn crop_rounds_half_to_even_like_python() {
+        assert_eq!(round_half_even(16.5), 16);
+        assert_eq!(round_half_even(17.5), 18);
+        assert_eq!(round_half_even(80.0), 80);
+        assert_eq!(round_half_even(0.5), 0);
+    }
+
+    #[test]
+    fn mapping_round_trips() {
+        let m = InputMapping {
+            original: (1000, 600),
+            resized: (426, 256),
+            crop_origin: (101, 16),
+            input: (224, 224),
+        };
+        let (x, y) = m.original_from_input(10.0, 20.0);
+        let (u, v) = m.input_from_original(x, y);
+        assert!((u - 10.0).abs() < 1e-3 && (v - 20.0).abs() < 1e-3);
+    }
+}
