@@ -1,16 +1,19 @@
 //! `camscope explain`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use candle_core::Tensor;
+use image::RgbImage;
 
+use camscope::engine::annotate::{Caption, annotated_with_caption, input_picture, photo_boxes};
 use camscope::engine::labels::label_of;
 use camscope::engine::preprocess::load_image;
+use camscope::engine::render::save_png;
 use camscope::engine::{Array, Error, Explainer, InputMapping, Method, Model, ResizeMode};
 
-use super::ModelArgs;
+use super::{ModelArgs, RenderArgs, box_json};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["image", "input_npy"])))]
@@ -38,9 +41,9 @@ pub struct Args {
     /// Class names, one per line (default: ImageNet's for 1000-class models).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "center-crop")]
     /// How a photo becomes the model input: the model's center crop, or the whole photo
     /// stretched to the input size.
-    #[arg(long, value_enum, default_value = "center-crop")]
     resize: ResizeArg,
     /// Write the raw map (before ReLU / upsampling / normalization) as .npy.
     #[arg(long, value_name = "RAW.npy")]
@@ -48,9 +51,18 @@ pub struct Args {
     /// Write the final map (input resolution, [0, 1]) as an (H, W) .npy.
     #[arg(long, value_name = "MAP.npy")]
     save_map: Option<PathBuf>,
+    /// Write the annotated photo (overlay, box, caption) as PNG at the photo's resolution.
+    #[arg(long, value_name = "ANNOTATED.png")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    render: RenderArgs,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse()
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -59,68 +71,81 @@ pub enum ResizeArg {
     Stretch,
 }
 
-/// The model input and where it sits in the photo.
-pub fn load_input(
-    model: &Model,
-    image: Option<&PathBuf>,
-    npy: Option<&PathBuf>,
-    resize: ResizeArg,
-) -> anyhow::Result<(Tensor, InputMapping)> {
-    if let Some(path) = image {
-        let photo = load_image(path)?;
-        let pre = match resize {
-            ResizeArg::CenterCrop => model.preprocess,
-            ResizeArg::Stretch => {
-                let (h, _) = model.preprocess.input_size();
-                model
-                    .preprocess
-                    .with_mode(ResizeMode::Stretch { size: h as u32 })
-            }
-        };
-        return Ok(pre.apply(&photo, model.device())?);
-    }
-    let path = npy.context("either --image or --input-npy is needed")?;
+/// A model input with the picture it came from and the way back to it.
+pub struct Loaded {
+    pub input: Tensor,
+    pub mapping: InputMapping,
+    /// The decoded photo, or the input itself turned back into a picture.
+    pub photo: RgbImage,
+}
+
+/// Decodes and preprocesses a photo for `model`.
+pub fn load_photo(model: &Model, path: &Path, resize: ResizeArg) -> anyhow::Result<Loaded> {
+    let photo = load_image(path)?;
+    let pre = match resize {
+        ResizeArg::CenterCrop => model.preprocess,
+        ResizeArg::Stretch => {
+            let (h, _) = model.preprocess.input_size();
+            model
+                .preprocess
+                .with_mode(ResizeMode::Stretch { size: h as u32 })
+        }
+    };
+    let (input, mapping) = pre.apply(&photo, model.device())?;
+    Ok(Loaded {
+        input,
+        mapping,
+        photo,
+    })
+}
+
+/// Reads a preprocessed `.npy` input.
+pub fn load_npy(model: &Model, path: &Path) -> anyhow::Result<Loaded> {
     let a = Array::read_npy(path)?;
     let (h, w) = match a.shape.as_slice() {
-        [1, 3, h, w] | [3, h, w] => (*h, *w),
+        [1, 3, h, w] | [3, h, w] if *h > 0 && *w > 0 => (*h, *w),
         s => {
             return Err(Error::BadNpy {
-                path: path.clone(),
+                path: path.to_owned(),
                 reason: format!("expected shape (1, 3, H, W) or (3, H, W), found {s:?}"),
             }
             .into());
         }
     };
-    if h == 0 || w == 0 {
-        return Err(Error::BadNpy {
-            path: path.clone(),
-            reason: "the image plane is empty".into(),
-        }
-        .into());
-    }
-    let t = Tensor::from_vec(a.data, (1, 3, h, w), model.device())?;
-    Ok((t, InputMapping::identity(w as u32, h as u32)))
+    let photo = input_picture(&a.data, w, h, &model.preprocess);
+    let input = Tensor::from_vec(a.data, (1, 3, h, w), model.device())?;
+    Ok(Loaded {
+        input,
+        mapping: InputMapping::identity(w as u32, h as u32),
+        photo,
+    })
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
+    let style = args.render.style()?;
     let labels = super::labels(args.labels.as_deref(), &model)?;
-    let (input, mapping) = load_input(
-        &model,
-        args.image.as_ref(),
-        args.input_npy.as_ref(),
-        args.resize,
-    )?;
-    let explainer = Explainer::new(&model, &input)?;
-    let top = explainer.top_k(args.top_k.max(1))?;
-    let class = args.class.unwrap_or(top[0].class);
+    let loaded = match (&args.image, &args.input_npy) {
+        (Some(p), _) => load_photo(&model, p, args.resize)?,
+        (None, Some(p)) => load_npy(&model, p)?,
+        (None, None) => anyhow::bail!("either --image or --input-npy is needed"),
+    };
+    let explainer = Explainer::new(&model, &loaded.input)?;
+    let all = explainer.predictions()?;
+    let class = args.class.unwrap_or(all[0].class);
     model.check_class(class)?;
     let e = explainer.explain(args.method, args.layer.as_deref(), class)?;
-    let all = explainer.predictions()?;
     let this = all
         .iter()
         .find(|p| p.class == class)
-        .expect("every class has a prediction");
+        .context("every class has a prediction")?;
+    let label = label_of(labels.as_ref(), class);
+    let boxes = photo_boxes(
+        &e.localization,
+        &loaded.mapping,
+        args.render.threshold,
+        args.render.all_boxes,
+    );
 
     if let Some(p) = &args.save_raw {
         e.raw.write_npy(p)?;
@@ -128,41 +153,56 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.save_map {
         Array::new(vec![e.map.height, e.map.width], e.map.data.clone()).write_npy(p)?;
     }
+    if let Some(p) = &args.out {
+        let caption = Caption {
+            label: &label,
+            probability: this.probability,
+            method: e.method,
+            layer: &e.layer,
+            threshold: args.render.threshold,
+        };
+        let img =
+            annotated_with_caption(&loaded.photo, &loaded.mapping, &e, &style, &boxes, &caption);
+        save_png(p, &img)?;
+    }
 
-    let top_k: Vec<_> = top
-        .iter()
-        .take(args.top_k)
-        .map(|p| {
-            serde_json::json!({
-                "class": p.class,
-                "label": label_of(labels.as_ref(), p.class),
-                "logit": p.logit,
-                "probability": p.probability,
-            })
-        })
-        .collect();
+    let top: Vec<_> = all.iter().take(args.top_k).collect();
     if args.json {
+        let top_k: Vec<_> = top
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "class": p.class,
+                    "label": label_of(labels.as_ref(), p.class),
+                    "logit": p.logit,
+                    "probability": p.probability,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "model": args.model.display(),
             "architecture": model.architecture,
             "image": args.image.as_ref().map(|p| p.display().to_string()),
-            "input_shape": input.dims(),
-            "mapping": mapping,
+            "input_shape": loaded.input.dims(),
+            "mapping": loaded.mapping,
             "layer": e.layer,
             "layer_shape": e.layer_shape,
             "method": e.method,
             "class": class,
-            "label": label_of(labels.as_ref(), class),
+            "label": label,
             "logit": this.logit,
             "probability": this.probability,
             "top_k": top_k,
+            "threshold": args.render.threshold,
+            "boxes": box_json(&boxes),
             "raw_shape": e.raw.shape,
             "map_shape": [e.map.height, e.map.width],
+            "out": args.out.as_ref().map(|p| p.display().to_string()),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{} ({})", args.model.display(), model.architecture);
-        for p in top.iter().take(args.top_k) {
+        for p in &top {
             println!(
                 "  {:>5}  {:6.2}%  logit {:8.3}  {}",
                 p.class,
@@ -172,19 +212,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "{} of class {} ({}) at {} {:?}: map {}×{}",
+            "{} of class {class} ({label}) at {} {:?}; box at τ {}: {:?}",
             e.method.title(),
-            class,
-            label_of(labels.as_ref(), class),
             e.layer,
             e.layer_shape,
-            e.map.width,
-            e.map.height
+            args.render.threshold,
+            box_json(&boxes).first()
         );
+        if let Some(p) = &args.out {
+            println!("wrote {}", p.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_method(s: &str) -> Result<Method, String> {
-    s.parse()
 }

@@ -1,6 +1,9 @@
 //! Command-line interface. The names of subcommands, flags and JSON fields are a contract that
 //! scripts depend on (docs/cli.md).
 
+mod batch;
+mod compare;
+mod eval_loc;
 mod explain;
 mod layers;
 
@@ -10,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use camscope::engine::{self, Labels, Model};
+use camscope::engine::{self, BBox, Blend, Colormap, Labels, Method, Model, OverlayStyle};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +33,83 @@ enum Command {
     Layers(layers::Args),
     /// Explain one image (or preprocessed input) with one method.
     Explain(explain::Args),
+    /// Several methods on one image, side by side in one PNG.
+    Compare(compare::Args),
+    /// Explain every image of a folder: annotated PNGs plus summary.csv and summary.json.
+    Batch(batch::Args),
+    /// Localization metrics (Top-1 Loc, GT-known Loc, MaxBoxAcc, MaxBoxAccV2) on a dataset.
+    EvalLoc(eval_loc::Args),
+}
+
+/// How maps are drawn and boxed.
+#[derive(clap::Args, Clone)]
+pub struct RenderArgs {
+    /// Box threshold τ, as a fraction of the map's maximum.
+    #[arg(long, value_name = "TAU", default_value_t = 0.2)]
+    threshold: f32,
+    /// jet, turbo, viridis, inferno, magma, gray or rdbu (diverging, shows the map's sign).
+    #[arg(long, default_value = "jet", value_parser = parse_colormap)]
+    colormap: Colormap,
+    /// The photo's weight w in the blend (1 − w)·heat + w·photo.
+    #[arg(long, value_name = "W", default_value_t = 0.5)]
+    image_weight: f32,
+    /// Make heat transparent where the map is low instead of mixing it everywhere.
+    #[arg(long)]
+    alpha_by_value: bool,
+    /// Draw (and report) a box for every connected component, not only the largest.
+    #[arg(long)]
+    all_boxes: bool,
+}
+
+fn parse_colormap(s: &str) -> Result<Colormap, String> {
+    s.parse()
+}
+
+impl RenderArgs {
+    pub fn style(&self) -> anyhow::Result<OverlayStyle> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.image_weight),
+            "--image-weight must be in [0, 1], got {}",
+            self.image_weight
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.threshold),
+            "--threshold must be in [0, 1], got {}",
+            self.threshold
+        );
+        Ok(OverlayStyle {
+            colormap: self.colormap,
+            image_weight: self.image_weight,
+            blend: if self.alpha_by_value {
+                Blend::AlphaByValue
+            } else {
+                Blend::Mix
+            },
+            ..OverlayStyle::default()
+        })
+    }
+}
+
+/// A comma-separated list of methods, e.g. `cam,gradcam`.
+#[derive(Clone)]
+pub struct Methods(pub Vec<Method>);
+
+pub fn parse_methods(s: &str) -> Result<Methods, String> {
+    let v: Vec<Method> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() {
+        return Err("name at least one method".into());
+    }
+    Ok(Methods(v))
+}
+
+/// `[x0, y0, x1, y1]` in whole photo pixels, as the JSON outputs carry boxes.
+pub fn box_json(boxes: &[BBox]) -> Vec<[i64; 4]> {
+    boxes.iter().map(BBox::to_pixels).collect()
 }
 
 /// Options shared by every subcommand that loads a model.
@@ -75,6 +155,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Layers(a)) => layers::run(&a),
         Some(Command::Explain(a)) => explain::run(&a),
+        Some(Command::Compare(a)) => compare::run(&a),
+        Some(Command::Batch(a)) => batch::run(&a),
+        Some(Command::EvalLoc(a)) => eval_loc::run(&a),
         None => {
             use clap::CommandFactory as _;
             Cli::command().print_help().context("printing help")?;

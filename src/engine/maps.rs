@@ -59,6 +59,24 @@ impl Map {
         self
     }
 
+    /// A mean filter over `(2r + 1)²` windows, clamped at the borders.
+    pub fn box_blurred(&self, r: usize) -> Self {
+        let (w, h) = (self.width, self.height);
+        let pass = |src: &[f32], stride: usize, n: usize, lines: usize, step: usize| {
+            let mut out = vec![0f32; src.len()];
+            for l in 0..lines {
+                for i in 0..n {
+                    let (a, b) = (i.saturating_sub(r), (i + r).min(n - 1));
+                    let s: f32 = (a..=b).map(|j| src[l * step + j * stride]).sum();
+                    out[l * step + i * stride] = s / (b - a + 1) as f32;
+                }
+            }
+            out
+        };
+        let rows = pass(&self.data, 1, w, h, w);
+        Self::new(w, h, pass(&rows, w, h, w, 1))
+    }
+
     /// Bilinear resampling with half-pixel centres and clamped borders: OpenCV's
     /// `INTER_LINEAR` for upscaling, PyTorch's `interpolate(mode="bilinear",
     /// align_corners=False)`.

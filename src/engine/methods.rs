@@ -119,10 +119,48 @@ pub struct Explanation {
     pub raw: Array,
     /// At model-input resolution, in [0, 1].
     pub map: Map,
+    /// The map boxes are taken from, at model-input resolution in [0, 1]: `map` for CAM and
+    /// Grad-CAM; the Grad-CAM factor for Guided Grad-CAM (its localization comes from there);
+    /// for Guided Backprop, its sparse saliency blurred (two box filters of radius 4 px).
+    pub localization: Map,
 }
 
 /// A backward pass: to the output of a node (or the input for `None`), for a class, in a mode.
 type GradKey = (Option<usize>, usize, Grad);
+
+impl Explanation {
+    /// The map with its sign kept, at input resolution, scaled so that 0.5 is zero and 0 / 1
+    /// are ∓ the largest magnitude: for diverging colormaps. CAM and Grad-CAM use the raw map
+    /// (before ReLU); the guided methods sum the colour channels.
+    pub fn signed_map(&self) -> Map {
+        let (w, h) = (self.map.width, self.map.height);
+        let m = if self.raw.shape.len() == 3 {
+            let plane = w * h;
+            Map::new(
+                w,
+                h,
+                (0..plane)
+                    .map(|i| (0..3).map(|c| self.raw.data[c * plane + i]).sum())
+                    .collect(),
+            )
+        } else {
+            Map::new(self.raw.shape[1], self.raw.shape[0], self.raw.data.clone()).resized(w, h)
+        };
+        let scale = m.data.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let data = m
+            .data
+            .iter()
+            .map(|v| {
+                if scale > 0.0 {
+                    0.5 + 0.5 * v / scale
+                } else {
+                    0.5
+                }
+            })
+            .collect();
+        Map::new(w, h, data)
+    }
+}
 
 /// A model and one input, explained any number of ways from a single forward pass.
 pub struct Explainer<'m> {
@@ -267,6 +305,8 @@ impl<'m> Explainer<'m> {
                 let g = self.gradient(None, class, Grad::Guided)?.squeeze(0)?;
                 let raw = Array::new(g.dims().to_vec(), g.flatten_all()?.to_vec1::<f32>()?);
                 let map = guided_map(&raw);
+                let r = 4;
+                let localization = map.box_blurred(r).box_blurred(r).normalized();
                 Ok(Explanation {
                     method,
                     layer: "input".into(),
@@ -274,6 +314,7 @@ impl<'m> Explainer<'m> {
                     class,
                     raw,
                     map,
+                    localization,
                 })
             }
             Method::GuidedGradCam => {
@@ -296,6 +337,7 @@ impl<'m> Explainer<'m> {
                     class,
                     raw,
                     map,
+                    localization: cam,
                 })
             }
         }
@@ -332,6 +374,7 @@ impl<'m> Explainer<'m> {
             layer_shape,
             class,
             raw: Array::new(vec![raw.height, raw.width], raw.data),
+            localization: map.clone(),
             map,
         }
     }

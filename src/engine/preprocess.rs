@@ -179,6 +179,14 @@ impl InputMapping {
         }
     }
 
+    /// The same geometry for a copy of the photo scaled to `(w, h)` (e.g. a preview).
+    pub fn for_photo_size(&self, w: u32, h: u32) -> Self {
+        Self {
+            original: (w, h),
+            ..*self
+        }
+    }
+
     /// A point in model-input coordinates, in original-photo coordinates.
     pub fn original_from_input(&self, x: f32, y: f32) -> (f32, f32) {
         let sx = self.original.0 as f32 / self.resized.0 as f32;

@@ -1,0 +1,175 @@
+//! `camscope eval-loc`: WSOL metrics over a dataset (docs/eval-loc.md has the layout).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use camscope::engine::wsol::{LocEvaluator, LocMetrics};
+use camscope::engine::{BBox, Explainer};
+
+use super::explain::{ResizeArg, load_photo};
+use super::{Methods, ModelArgs, parse_methods};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A folder with boxes.csv (`file,class,x0,y0,x1,y1`, paths relative to the folder).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+    /// Comma-separated methods to evaluate.
+    #[arg(long, default_value = "cam,gradcam", value_parser = parse_methods)]
+    methods: Methods,
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+    /// τ for Top-1 Loc and GT-known Loc (MaxBoxAcc sweeps τ itself).
+    #[arg(long, value_name = "TAU", default_value_t = 0.2)]
+    threshold: f32,
+    /// `stretch` resizes the whole image to the input size, as wsolevaluation does.
+    #[arg(long, value_enum, default_value = "center-crop")]
+    resize: ResizeArg,
+    #[arg(long)]
+    json: bool,
+}
+
+/// One image of the dataset with its ground truth.
+pub struct Item {
+    pub file: String,
+    pub class: usize,
+    pub boxes: Vec<BBox>,
+}
+
+/// Reads `boxes.csv`: a header, then `file,class,x0,y0,x1,y1` rows; rows of one file are
+/// its boxes (all with one class).
+pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
+    let path = dir.join("boxes.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let mut items: Vec<Item> = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| anyhow::anyhow!("{}:{}: {why}: {line:?}", path.display(), n + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(bad("expected 6 fields file,class,x0,y0,x1,y1"));
+        }
+        let class: usize = f[1].parse().map_err(|_| bad("class is not a number"))?;
+        let c: Vec<f32> = f[2..]
+            .iter()
+            .map(|v| v.parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("a coordinate is not a number"))?;
+        let b = BBox::new(c[0], c[1], c[2], c[3]);
+        match items.iter_mut().find(|i| i.file == f[0]) {
+            Some(item) if item.class != class => return Err(bad("a second class for this file")),
+            Some(item) => item.boxes.push(b),
+            None => items.push(Item {
+                file: f[0].to_owned(),
+                class,
+                boxes: vec![b],
+            }),
+        }
+    }
+    if items.is_empty() {
+        anyhow::bail!("{}: no rows", path.display());
+    }
+    Ok(items)
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let model = args.model.load()?;
+    let items = read_dataset(&args.dataset)?;
+    let mut evals: BTreeMap<&str, LocEvaluator> = args
+        .methods
+        .0
+        .iter()
+        .map(|m| (m.name(), LocEvaluator::new(args.threshold)))
+        .collect();
+    let mut unavailable: BTreeMap<&str, String> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = args.dataset.join(&item.file);
+        let result = (|| -> anyhow::Result<()> {
+            model.check_class(item.class)?;
+            let loaded = load_photo(&model, &path, args.resize)?;
+            let ex = Explainer::new(&model, &loaded.input)?;
+            let top1 = ex.top_k(1)?[0].class;
+            for &m in &args.methods.0 {
+                if unavailable.contains_key(m.name()) {
+                    continue;
+                }
+                match ex.explain(m, args.layer.as_deref(), item.class) {
+                    Ok(e) => {
+                        let to_photo =
+                            |b: &BBox| b.map(|x, y| loaded.mapping.original_from_input(x, y));
+                        if let Some(ev) = evals.get_mut(m.name()) {
+                            ev.add(top1, item.class, &item.boxes, &e.localization, to_photo);
+                        }
+                    }
+                    Err(e) => {
+                        unavailable.insert(m.name(), e.to_string());
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => eprintln!("[{}/{}] {}", i + 1, items.len(), item.file),
+            Err(e) => {
+                eprintln!("[{}/{}] {}: FAILED: {e:#}", i + 1, items.len(), item.file);
+                failed.push(serde_json::json!({"file": item.file, "error": format!("{e:#}")}));
+            }
+        }
+    }
+    let metrics: BTreeMap<&str, LocMetrics> = evals
+        .iter()
+        .filter(|(m, _)| !unavailable.contains_key(*m))
+        .map(|(m, e)| (*m, e.metrics()))
+        .collect();
+    if args.json {
+        let out = serde_json::json!({
+            "dataset": args.dataset.display().to_string(),
+            "architecture": model.architecture,
+            "threshold": args.threshold,
+            "metrics": metrics,
+            "unavailable": unavailable,
+            "failed": failed,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{:16} {:>6} {:>8} {:>9} {:>12} {:>10} {:>6} {:>12}",
+            "method",
+            "images",
+            "acc %",
+            "top1-loc",
+            "gt-known-loc",
+            "MaxBoxAcc",
+            "at τ",
+            "MaxBoxAccV2"
+        );
+        for (m, r) in &metrics {
+            println!(
+                "{m:16} {:>6} {:>8.2} {:>9.2} {:>12.2} {:>10.2} {:>6.2} {:>12.2}",
+                r.images,
+                r.accuracy,
+                r.top1_loc,
+                r.gt_known_loc,
+                r.max_box_acc,
+                r.max_box_acc_threshold,
+                r.max_box_acc_v2
+            );
+        }
+        for (m, why) in &unavailable {
+            println!("{m:16} n/a: {why}");
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
