@@ -5,3 +5,6 @@
 //! PyTorch and pytorch-grad-cam. It has no UI dependency; the CLI and the desktop app sit on it.
 
 pub mod engine;
+
+#[cfg(feature = "gui")]
+pub mod app;

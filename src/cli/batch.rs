@@ -6,14 +6,12 @@ use std::process::ExitCode;
 use camscope::engine::annotate::{Caption, annotated_with_caption, photo_boxes};
 use camscope::engine::io::write_atomic;
 use camscope::engine::labels::label_of;
+use camscope::engine::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::render::save_png;
 use camscope::engine::{Explainer, Labels, Method, Model, OverlayStyle};
 
 use super::explain::{ResizeArg, load_photo};
 use super::{ModelArgs, RenderArgs};
-
-/// File extensions `batch` and `eval-loc` treat as images.
-pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -2,6 +2,7 @@
 //! scripts depend on (docs/cli.md).
 
 mod batch;
+mod bench;
 mod compare;
 mod eval_loc;
 mod explain;
@@ -10,7 +11,6 @@ mod layers;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use camscope::engine::{self, BBox, Blend, Colormap, Labels, Method, Model, OverlayStyle};
@@ -39,6 +39,8 @@ enum Command {
     Batch(batch::Args),
     /// Localization metrics (Top-1 Loc, GT-known Loc, MaxBoxAcc, MaxBoxAccV2) on a dataset.
     EvalLoc(eval_loc::Args),
+    /// Time each step (load, forward, backward passes, rendering, export) on this machine.
+    Bench(bench::Args),
 }
 
 /// How maps are drawn and boxed.
@@ -158,10 +160,23 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Compare(a)) => compare::run(&a),
         Some(Command::Batch(a)) => batch::run(&a),
         Some(Command::EvalLoc(a)) => eval_loc::run(&a),
-        None => {
-            use clap::CommandFactory as _;
-            Cli::command().print_help().context("printing help")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Bench(a)) => bench::run(&a),
+        None => run_app(),
     }
+}
+
+/// With no subcommand: the desktop app (or, in a build without it, the help).
+#[cfg(feature = "gui")]
+fn run_app() -> anyhow::Result<ExitCode> {
+    camscope::app::run_native()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_app() -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use clap::CommandFactory as _;
+    Cli::command().print_help().context("printing help")?;
+    eprintln!("\n(this camscope was built without the `gui` feature: no desktop app)");
+    Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,10 @@ pub const NAME: &str = "builtin:efficientnet_lite0";
 
 const BYTES: &[u8] = include_bytes!("../../assets/efficientnet_lite0.safetensors");
 
+/// The sample photo the app opens on first run (scikit-image's chelsea.png, CC0).
+pub const SAMPLE_IMAGE_NAME: &str = "builtin:chelsea.png";
+pub const SAMPLE_IMAGE: &[u8] = include_bytes!("../../assets/chelsea.png");
+
 /// EfficientNet-Lite0 with its ImageNet weights (assets/README.md says where they come from).
 pub fn model(device: &Device) -> Result<Model> {
     let w = Weights::from_bytes(BYTES, Path::new(NAME))?;

@@ -59,6 +59,18 @@ impl Map {
         self
     }
 
+    /// Bilinear sample at map coordinates (pixel centres at integers), clamped at the borders.
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let x = x.clamp(0.0, (self.width - 1) as f32);
+        let y = y.clamp(0.0, (self.height - 1) as f32);
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let top = self.at(x0, y0) * (1.0 - fx) + self.at(x1, y0) * fx;
+        let bottom = self.at(x0, y1) * (1.0 - fx) + self.at(x1, y1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+
     /// A mean filter over `(2r + 1)²` windows, clamped at the borders.
     pub fn box_blurred(&self, r: usize) -> Self {
         let (w, h) = (self.width, self.height);

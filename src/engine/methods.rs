@@ -162,9 +162,25 @@ impl Explanation {
     }
 }
 
+/// A model borrowed for a while, or shared for as long as an [`Explainer`] lives.
+enum ModelRef<'m> {
+    Borrowed(&'m Model),
+    Shared(std::sync::Arc<Model>),
+}
+
+impl std::ops::Deref for ModelRef<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        match self {
+            ModelRef::Borrowed(m) => m,
+            ModelRef::Shared(m) => m,
+        }
+    }
+}
+
 /// A model and one input, explained any number of ways from a single forward pass.
 pub struct Explainer<'m> {
-    model: &'m Model,
+    model: ModelRef<'m>,
     forward: Forward,
     /// Backward passes already run, by (layer, class, mode).
     grads: Mutex<HashMap<GradKey, Tensor>>,
@@ -174,14 +190,24 @@ impl<'m> Explainer<'m> {
     /// Runs the forward pass once.
     pub fn new(model: &'m Model, input: &Tensor) -> Result<Self> {
         Ok(Self {
-            model,
             forward: model.forward(input)?,
+            model: ModelRef::Borrowed(model),
+            grads: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Like [`Self::new`], keeping the model alive (for long-lived caches, e.g. the app's
+    /// worker).
+    pub fn new_shared(model: std::sync::Arc<Model>, input: &Tensor) -> Result<Explainer<'static>> {
+        Ok(Explainer {
+            forward: model.forward(input)?,
+            model: ModelRef::Shared(model),
             grads: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn model(&self) -> &Model {
-        self.model
+        &self.model
     }
 
     pub fn forward(&self) -> &Forward {

@@ -116,8 +116,21 @@ impl Conv2d {
         self.weight.dims()[3]
     }
 
+    /// One filter per channel (groups = in = out channels), as in MobileNet-style blocks.
+    fn is_depthwise(&self, x: &Tensor) -> bool {
+        let c = self.weight.dims()[0];
+        self.groups == c
+            && self.weight.dims()[1] == 1
+            && x.device().is_cpu()
+            && x.dims().get(1) == Some(&c)
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, self.groups)?;
+        let y = if self.is_depthwise(x) {
+            depthwise::forward(x, &self.weight, self.stride, self.padding)?
+        } else {
+            x.conv2d(&self.weight, self.padding, self.stride, 1, self.groups)?
+        };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -128,6 +141,9 @@ impl Conv2d {
     /// zero-dilated gradient with the flipped, channel-transposed kernel.
     pub fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
         let (k, s, p) = (self.kernel(), self.stride, self.padding);
+        if self.is_depthwise(g) {
+            return depthwise::backward(g, &self.weight, s, p, h, w);
+        }
         let kb = self.backward_weight()?;
         let g = dilate(g, s)?;
         let (_, _, gh, gw) = g.dims4()?;
@@ -155,6 +171,95 @@ impl Conv2d {
             .flip(&[2, 3])?
             .contiguous()?;
         Ok(self.backward_weight.get_or_init(|| w))
+    }
+}
+
+/// Depthwise convolution on the CPU by direct loops. candle runs a grouped convolution as one
+/// convolution per group, which for EfficientNet's 1152-channel blocks costs far more than the
+/// arithmetic.
+mod depthwise {
+    use candle_core::Tensor;
+
+    use crate::engine::error::Result;
+
+    fn data(t: &Tensor) -> Result<Vec<f32>> {
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    fn out_size(n: usize, k: usize, s: usize, p: usize) -> usize {
+        (n + 2 * p - k) / s + 1
+    }
+
+    pub fn forward(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+        let (n, c, h, wd) = x.dims4()?;
+        let k = w.dims()[3];
+        let (oh, ow) = (out_size(h, k, s, p), out_size(wd, k, s, p));
+        let (xv, wv) = (data(x)?, data(w)?);
+        let mut out = vec![0f32; n * c * oh * ow];
+        for plane in 0..n * c {
+            let ch = plane % c;
+            let src = &xv[plane * h * wd..(plane + 1) * h * wd];
+            let dst = &mut out[plane * oh * ow..(plane + 1) * oh * ow];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wt = wv[(ch * k + ky) * k + kx];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &src[iy as usize * wd..(iy as usize + 1) * wd];
+                        let drow = &mut dst[oy * ow..(oy + 1) * ow];
+                        for (ox, d) in drow.iter_mut().enumerate() {
+                            let ix = (ox * s + kx) as isize - p as isize;
+                            if ix >= 0 && ix < wd as isize {
+                                *d += row[ix as usize] * wt;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
+    }
+
+    /// `dL/dx` for an input of spatial size `(h, wd)`.
+    pub fn backward(
+        g: &Tensor,
+        w: &Tensor,
+        s: usize,
+        p: usize,
+        h: usize,
+        wd: usize,
+    ) -> Result<Tensor> {
+        let (n, c, oh, ow) = g.dims4()?;
+        let k = w.dims()[3];
+        let (gv, wv) = (data(g)?, data(w)?);
+        let mut out = vec![0f32; n * c * h * wd];
+        for plane in 0..n * c {
+            let ch = plane % c;
+            let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
+            let dst = &mut out[plane * h * wd..(plane + 1) * h * wd];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wt = wv[(ch * k + ky) * k + kx];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let drow = &mut dst[iy as usize * wd..(iy as usize + 1) * wd];
+                        for (ox, &gval) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                            let ix = (ox * s + kx) as isize - p as isize;
+                            if ix >= 0 && ix < wd as isize {
+                                drow[ix as usize] += gval * wt;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, h, wd), g.device())?)
     }
 }
 
@@ -562,6 +667,20 @@ mod tests {
                     gv[i]
                 );
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn depthwise_fast_path_matches_candle_grouped_conv() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(c, k, s, p, h) in &[(6, 3, 1, 1, 9), (5, 5, 2, 2, 12), (4, 3, 2, 0, 10)] {
+            let x = Tensor::randn(0f32, 1f32, (1, c, h, h + 3), &dev)?;
+            let w = Tensor::randn(0f32, 1f32, (c, 1, k, k), &dev)?;
+            let fast = Conv2d::new(w.clone(), None, s, p, c)?.forward(&x)?;
+            let slow = x.conv2d(&w, p, s, 1, c)?;
+            let d = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "c{c} k{k} s{s} p{p}: {d}");
         }
         Ok(())
     }

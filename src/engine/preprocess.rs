@@ -13,6 +13,9 @@ use image::{ImageDecoder as _, ImageReader, RgbImage};
 
 use super::error::{Error, Result};
 
+/// File extensions of the image formats camscope decodes.
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+
 /// The largest photo side we decode, and the most memory a decoder may ask for.
 pub const MAX_IMAGE_SIDE: u32 = 30_000;
 pub const MAX_DECODE_BYTES: u64 = 2 << 30;
@@ -211,15 +214,27 @@ impl InputMapping {
 /// Decodes PNG, JPEG (with its EXIF orientation applied), WebP, BMP or TIFF into 8-bit RGB.
 /// Grey, alpha and 16-bit images are converted; alpha is dropped, as PIL's `convert("RGB")`.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
+    let reader = ImageReader::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode(reader, path)
+}
+
+/// [`load_image`] for an image held in memory; `name` is only used in messages.
+pub fn load_image_bytes(bytes: &[u8], name: &Path) -> Result<RgbImage> {
+    decode(ImageReader::new(std::io::Cursor::new(bytes)), name)
+}
+
+fn decode<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<RgbImage> {
     let bad = |reason: String| Error::BadImage {
         path: path.to_owned(),
         reason,
     };
-    let mut reader = ImageReader::open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?
+    let mut reader = reader
         .with_guessed_format()
         .map_err(|e| bad(format!("cannot read: {e}")))?;
     if reader.format().is_none() {

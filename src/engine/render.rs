@@ -176,16 +176,8 @@ pub fn picture_on_photo(
     out
 }
 
-/// Bilinear sample at map coordinates (pixel centres at integers), clamped at the borders.
 fn sample(map: &Map, x: f32, y: f32) -> f32 {
-    let x = x.clamp(0.0, (map.width - 1) as f32);
-    let y = y.clamp(0.0, (map.height - 1) as f32);
-    let (x0, y0) = (x as usize, y as usize);
-    let (x1, y1) = ((x0 + 1).min(map.width - 1), (y0 + 1).min(map.height - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let top = map.at(x0, y0) * (1.0 - fx) + map.at(x1, y0) * fx;
-    let bottom = map.at(x0, y1) * (1.0 - fx) + map.at(x1, y1) * fx;
-    top * (1.0 - fy) + bottom * fy
+    map.sample(x, y)
 }
 
 pub const BOX_PRIMARY: [u8; 3] = [0, 255, 0];

@@ -1,0 +1,91 @@
+//! What the app remembers across restarts (separate from runtime state such as textures).
+
+use std::path::PathBuf;
+
+use crate::engine::{Colormap, Method};
+
+use super::worker::PaneSpec;
+
+/// How many recent files are kept.
+const RECENT: usize = 8;
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    pub recent_images: Vec<PathBuf>,
+    pub recent_models: Vec<PathBuf>,
+    /// The model to open at start (`None`: the built-in one).
+    pub model: Option<PathBuf>,
+    /// The photo to open at start (`None`: the built-in sample).
+    pub image: Option<PathBuf>,
+    /// The single view's method and layer.
+    pub single: PaneSpec,
+    /// The compare view's panes (2–4).
+    pub compare: Vec<PaneSpec>,
+    pub compare_mode: bool,
+    pub threshold: f32,
+    pub image_weight: f32,
+    pub colormap: Colormap,
+    pub alpha_by_value: bool,
+    /// Show signed maps (CAM and Grad-CAM before ReLU, guided gradients) with a diverging map.
+    pub signed: bool,
+    pub all_boxes: bool,
+    pub use_gpu: bool,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        let pane = |method| PaneSpec {
+            method,
+            layer: None,
+        };
+        Self {
+            recent_images: Vec::new(),
+            recent_models: Vec::new(),
+            model: None,
+            image: None,
+            single: pane(Method::GradCam),
+            compare: vec![
+                pane(Method::Cam),
+                pane(Method::GradCam),
+                pane(Method::GuidedGradCam),
+            ],
+            compare_mode: false,
+            threshold: 0.2,
+            image_weight: 0.5,
+            colormap: Colormap::Jet,
+            alpha_by_value: false,
+            signed: false,
+            all_boxes: false,
+            use_gpu: true,
+        }
+    }
+}
+
+/// Puts `path` first in `list`, without duplicates, keeping [`RECENT`] entries.
+pub fn remember(list: &mut Vec<PathBuf>, path: &std::path::Path) {
+    list.retain(|p| p != path);
+    list.insert(0, path.to_owned());
+    list.truncate(RECENT);
+}
+
+impl Prefs {
+    /// The panes the current view shows.
+    pub fn panes(&self) -> Vec<PaneSpec> {
+        if self.compare_mode {
+            self.compare.clone()
+        } else {
+            vec![self.single.clone()]
+        }
+    }
+
+    pub fn pane_mut(&mut self, i: usize) -> Option<&mut PaneSpec> {
+        if self.compare_mode {
+            self.compare.get_mut(i)
+        } else if i == 0 {
+            Some(&mut self.single)
+        } else {
+            None
+        }
+    }
+}

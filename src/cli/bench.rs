@@ -1,0 +1,207 @@
+//! `camscope bench`: where the time goes, measured on this machine (BENCHMARKS.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use camscope::engine::annotate::{Caption, annotated_with_caption, photo_boxes};
+use camscope::engine::preprocess::load_image;
+use camscope::engine::render::save_png;
+use camscope::engine::{Explainer, Method, OverlayStyle};
+use image::RgbImage;
+
+use super::ModelArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The photo to explain (default: the built-in sample chelsea.png).
+    #[arg(long, value_name = "IMG")]
+    image: Option<PathBuf>,
+    /// Repetitions per measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+struct Timer {
+    rows: Vec<(String, f64, f64, f64)>,
+}
+
+impl Timer {
+    /// Runs `f` `n` times and records median, min and max in milliseconds.
+    fn time<T>(
+        &mut self,
+        name: &str,
+        n: usize,
+        mut f: impl FnMut() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut times = Vec::with_capacity(n);
+        let mut last = None;
+        for _ in 0..n.max(1) {
+            let t = Instant::now();
+            last = Some(f()?);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        self.rows.push((
+            name.to_owned(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+        ));
+        Ok(last.expect("ran at least once"))
+    }
+}
+
+/// Peak resident memory of this process, from /proc (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let n = args.iterations;
+    let mut t = Timer { rows: Vec::new() };
+    let model = t.time("load model", 1, || args.model.load())?;
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/chelsea.png"));
+    let photo = t.time("decode photo", n, || Ok(load_image(&image)?))?;
+    let (input, mapping) = t.time("preprocess", n, || {
+        Ok(model.preprocess.apply(&photo, model.device())?)
+    })?;
+    let ex = t.time("forward (taped)", n, || Ok(Explainer::new(&model, &input)?))?;
+    let top = ex.top_k(2)?;
+    let (c1, c2) = (top[0].class, top[1].class);
+    let layers = model.layers()?;
+    let spatial: Vec<&str> = layers
+        .iter()
+        .filter(|l| l.shape.len() == 3 && l.alias_of.is_none())
+        .map(|l| l.name.as_str())
+        .collect();
+    let early = spatial[spatial.len() / 2];
+
+    // Each explanation below runs on a fresh forward pass (made outside the timing), so that
+    // no gradient cache helps it.
+    let default = model.default_layer().to_owned();
+    let mut fresh = |name: &str, method: Method, layer: Option<&str>| -> anyhow::Result<()> {
+        let mut times = Vec::new();
+        for _ in 0..n.max(1) {
+            let ex = Explainer::new(&model, &input)?;
+            let start = Instant::now();
+            ex.explain(method, layer, c1)?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        t.rows.push((
+            name.to_owned(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+        ));
+        Ok(())
+    };
+    if model.cam_head().is_ok() {
+        fresh("CAM (default layer)", Method::Cam, None)?;
+    }
+    fresh(
+        &format!("Grad-CAM at {default} (backward only)"),
+        Method::GradCam,
+        None,
+    )?;
+    fresh(
+        &format!("Grad-CAM at {early} (backward only)"),
+        Method::GradCam,
+        Some(early),
+    )?;
+    fresh(
+        "guided backprop (backward to input)",
+        Method::GuidedBackprop,
+        None,
+    )?;
+    t.time("second class, same forward (Grad-CAM)", n, || {
+        Ok(ex.explain(Method::GradCam, None, c2)?)
+    })?;
+    let e = ex.explain(Method::GradCam, None, c1)?;
+    let style = OverlayStyle::default();
+    let caption = Caption {
+        label: "bench",
+        probability: top[0].probability,
+        method: Method::GradCam,
+        layer: &default,
+        threshold: 0.2,
+    };
+    let boxes = photo_boxes(&e.localization, &mapping, 0.2, false);
+    let img = t.time(
+        &format!(
+            "overlay + box + caption ({}×{})",
+            photo.width(),
+            photo.height()
+        ),
+        n,
+        || {
+            Ok(annotated_with_caption(
+                &photo, &mapping, &e, &style, &boxes, &caption,
+            ))
+        },
+    )?;
+    let dir = std::env::temp_dir().join(format!("camscope-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    t.time("PNG export (atomic)", n, || {
+        Ok(save_png(&dir.join("a.png"), &img)?)
+    })?;
+
+    // A 12-megapixel photo: resizing for the model and drawing at full resolution.
+    let big = RgbImage::from_fn(4000, 3000, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let (_, big_map) = t.time("preprocess 4000×3000", n, || {
+        Ok(model.preprocess.apply(&big, model.device())?)
+    })?;
+    let big_img = t.time("overlay + box + caption 4000×3000", n, || {
+        Ok(annotated_with_caption(
+            &big, &big_map, &e, &style, &boxes, &caption,
+        ))
+    })?;
+    t.time("PNG export 4000×3000", 1, || {
+        Ok(save_png(&dir.join("b.png"), &big_img)?)
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let rss = peak_rss_mib();
+    if args.json {
+        let rows: Vec<_> = t
+            .rows
+            .iter()
+            .map(|(name, med, min, max)| serde_json::json!({"step": name, "median_ms": med, "min_ms": min, "max_ms": max}))
+            .collect();
+        let out = serde_json::json!({
+            "model": args.model.display(),
+            "architecture": model.architecture,
+            "device": format!("{:?}", model.device()),
+            "iterations": n,
+            "steps": rows,
+            "peak_rss_mib": rss,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} ({}), median of {n}:",
+            args.model.display(),
+            model.architecture
+        );
+        for (name, med, min, max) in &t.rows {
+            println!("  {name:50} {med:9.1} ms   ({min:.1} – {max:.1})");
+        }
+        if let Some(r) = rss {
+            println!("  peak resident memory: {r:.0} MiB");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,251 @@
+//! The real app, driven headlessly with egui_kittest: clicks by label, sliders through
+//! AccessKit, dropped files, scripted file dialogs. Snapshots render with wgpu on Mesa's
+//! llvmpipe (`WGPU_BACKEND=gl`); regenerate them with `UPDATE_SNAPSHOTS=1 cargo test --test gui`.
+#![cfg(feature = "gui")]
+
+mod common;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use camscope::app::CamscopeApp;
+use camscope::app::picker::{FilePicker, PickDone, PickKind};
+use camscope::app::prefs::Prefs;
+use camscope::app::worker::ImageSource;
+use camscope::engine::render::caption_height;
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+
+/// Answers file dialogs from a script; records what was asked.
+#[derive(Clone, Default)]
+struct ScriptedPicker {
+    answers: Arc<Mutex<VecDeque<Option<PathBuf>>>>,
+    asked: Arc<Mutex<Vec<PickKind>>>,
+}
+
+impl FilePicker for ScriptedPicker {
+    fn pick(&self, kind: PickKind, done: PickDone) {
+        self.asked.lock().unwrap().push(kind);
+        let answer = self.answers.lock().unwrap().pop_front().flatten();
+        done(answer);
+    }
+}
+
+fn harness(picker: ScriptedPicker, snapshots: bool) -> Harness<'static, CamscopeApp> {
+    let mut b = Harness::builder().with_size([1280.0, 800.0]);
+    if snapshots {
+        b = b.wgpu();
+    }
+    let mut h = b.build_eframe(move |cc| {
+        CamscopeApp::with_prefs(cc.egui_ctx.clone(), Prefs::default(), Box::new(picker))
+    });
+    settle(&mut h);
+    h
+}
+
+/// Steps the UI until the worker has nothing left to do (the worker runs on its own thread).
+fn settle(h: &mut Harness<'static, CamscopeApp>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if !h.state().is_busy() && h.state().explained.is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the app never settled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A few more frames for textures and layout.
+    for _ in 0..3 {
+        h.step();
+    }
+}
+
+/// A file dropped on the window, as the native backend hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(h: &mut Harness<'static, CamscopeApp>, path: PathBuf) {
+    h.input_mut().dropped_files.push(Arc::new(Dropped(path)));
+    h.step();
+    settle(h);
+}
+
+fn map_of(h: &Harness<'static, CamscopeApp>, pane: usize) -> Vec<f32> {
+    let e = h.state().explained.as_ref().expect("explained");
+    e.panes[pane]
+        .as_ref()
+        .expect("pane ok")
+        .explanation
+        .map
+        .data
+        .clone()
+}
+
+#[test]
+fn startup_shows_a_map_and_a_box() {
+    let mut h = harness(ScriptedPicker::default(), true);
+    let app = h.state();
+    assert_eq!(app.image.as_ref().unwrap().source, ImageSource::Sample);
+    let e = app.explained.as_ref().unwrap();
+    assert_eq!(e.panes.len(), 1);
+    let p = e.panes[0].as_ref().unwrap();
+    assert_eq!(p.method.name(), "gradcam");
+    assert_eq!(p.layer, "_head_act");
+    assert!((281..=285).contains(&e.class), "top-1 of chelsea is a cat");
+    assert!(!app.pane_boxes(0).is_empty(), "a box is shown");
+    h.get_by_label("Threshold");
+    h.snapshot("main_view");
+}
+
+#[test]
+fn dropped_image_produces_a_new_map() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    let before = map_of(&h, 0);
+    drop_file(&mut h, asset("coffee.png"));
+    let app = h.state();
+    assert_eq!(
+        app.image.as_ref().unwrap().source,
+        ImageSource::File(asset("coffee.png"))
+    );
+    assert_eq!(app.explained.as_ref().unwrap().class, 967);
+    assert_ne!(map_of(&h, 0), before);
+}
+
+#[test]
+fn choosing_another_class_changes_the_map() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    let before = map_of(&h, 0);
+    let (second, text) = {
+        let app = h.state();
+        let p = &app.image.as_ref().unwrap().predictions[1];
+        let name = app.model.as_ref().unwrap().class_names[p.class].clone();
+        (p.class, format!("{name}  {:.1}%", p.probability * 100.0))
+    };
+    h.get_by_label(&text).click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().explained.as_ref().unwrap().class, second);
+    assert_ne!(map_of(&h, 0), before);
+}
+
+#[test]
+fn moving_the_threshold_slider_moves_the_box() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    let before = h.state().pane_boxes(0);
+    let generation = h.state().explained.as_ref().unwrap().generation;
+    h.get_by_label("Threshold").set_value_accesskit(0.8);
+    h.step();
+    h.step();
+    let app = h.state();
+    assert!((app.prefs.threshold - 0.8).abs() < 1e-6);
+    let after = app.pane_boxes(0);
+    assert_ne!(after, before);
+    assert!(
+        after[0].area() < before[0].area(),
+        "a higher threshold keeps less"
+    );
+    // No new model work: the box follows from the map already there.
+    assert_eq!(app.explained.as_ref().unwrap().generation, generation);
+    assert!(!app.is_busy());
+}
+
+#[test]
+fn compare_mode_shows_three_panes() {
+    let mut h = harness(ScriptedPicker::default(), true);
+    h.get_by_label("Compare methods side by side").click();
+    h.step();
+    settle(&mut h);
+    let e = h.state().explained.as_ref().unwrap();
+    let methods: Vec<&str> = e
+        .panes
+        .iter()
+        .map(|p| p.as_ref().unwrap().method.name())
+        .collect();
+    assert_eq!(methods, ["cam", "gradcam", "guided-gradcam"]);
+    h.get_by_label("Photo pane 3");
+    h.snapshot("compare_view");
+}
+
+#[test]
+fn cam_on_a_fully_connected_vgg_says_why_in_its_pane() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    h.get_by_label("Compare methods side by side").click();
+    h.step();
+    settle(&mut h);
+    drop_file(&mut h, fixture("vgg/model.safetensors"));
+    let e = h.state().explained.as_ref().unwrap();
+    let why = e.panes[0].as_ref().err().expect("CAM fails on VGG");
+    assert!(why.contains("fully connected"), "{why}");
+    assert!(e.panes[1].is_ok(), "Grad-CAM still works");
+}
+
+#[test]
+fn export_writes_a_png_of_the_photo_size() {
+    let dir = temp_dir();
+    let out = dir.path().join("chelsea.annotated.png");
+    let picker = ScriptedPicker::default();
+    picker.answers.lock().unwrap().push_back(Some(out.clone()));
+    let mut h = harness(picker.clone(), false);
+    h.get_by_label("File").click();
+    h.step();
+    h.get_by_label("Export annotated PNG…").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().last_export.is_none() {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            h.state().status.text
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(
+        picker.asked.lock().unwrap()[0],
+        PickKind::Save { .. }
+    ));
+    let png = image::open(&out).unwrap();
+    assert_eq!(
+        (png.width(), png.height()),
+        (451, 300 + caption_height(451))
+    );
+    assert!(h.state().status.text.contains("saved"));
+}
+
+#[test]
+fn dropped_non_image_shows_an_error_and_the_next_image_still_works() {
+    let dir = temp_dir();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not a photo").unwrap();
+    let mut h = harness(ScriptedPicker::default(), false);
+    let generation = h.state().explained.as_ref().unwrap().generation;
+    drop_file(&mut h, notes.clone());
+    {
+        let app = h.state();
+        assert!(app.status.error);
+        assert!(app.status.text.contains("notes.txt"), "{}", app.status.text);
+        // The previous image and map stay.
+        assert_eq!(app.image.as_ref().unwrap().source, ImageSource::Sample);
+        assert_eq!(app.explained.as_ref().unwrap().generation, generation);
+    }
+    drop_file(&mut h, asset("coffee.png"));
+    let app = h.state();
+    assert!(!app.status.error, "{}", app.status.text);
+    assert_eq!(app.explained.as_ref().unwrap().class, 967);
+}
