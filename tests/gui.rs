@@ -109,7 +109,7 @@ fn startup_shows_a_map_and_a_box() {
     assert_eq!(p.layer, "_head_act");
     assert!((281..=285).contains(&e.class), "top-1 of chelsea is a cat");
     assert!(!app.pane_boxes(0).is_empty(), "a box is shown");
-    h.get_by_label("Threshold");
+    h.get_by_role_and_label(egui::Role::Slider, "Threshold");
     h.snapshot("main_view");
 }
 
@@ -149,7 +149,8 @@ fn moving_the_threshold_slider_moves_the_box() {
     let mut h = harness(ScriptedPicker::default(), false);
     let before = h.state().pane_boxes(0);
     let generation = h.state().explained.as_ref().unwrap().generation;
-    h.get_by_label("Threshold").set_value_accesskit(0.8);
+    h.get_by_role_and_label(egui::Role::Slider, "Threshold")
+        .set_value_accesskit(0.8);
     h.step();
     h.step();
     let app = h.state();
@@ -203,7 +204,7 @@ fn export_writes_a_png_of_the_photo_size() {
     picker.answers.lock().unwrap().push_back(Some(out.clone()));
     let mut h = harness(picker.clone(), false);
     h.get_by_label("File").click();
-    h.step();
+    h.run_steps(3);
     h.get_by_label("Export annotated PNG…").click();
     h.step();
     let start = Instant::now();

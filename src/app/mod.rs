@@ -103,6 +103,7 @@ impl CamscopeApp {
     }
 
     pub fn with_prefs(ctx: egui::Context, prefs: Prefs, picker: Box<dyn FilePicker>) -> Self {
+        install_fallback_font(&ctx);
         let repaint = ctx.clone();
         let (tx, rx) = match worker::spawn(move || repaint.request_repaint()) {
             Ok(pair) => pair,
@@ -405,6 +406,23 @@ impl CamscopeApp {
             panes,
         });
     }
+}
+
+/// DejaVu Sans after egui's own fonts, for the symbols they lack (τ, →, …) in messages.
+fn install_fallback_font(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    fonts.font_data.insert(
+        "dejavu".to_owned(),
+        std::sync::Arc::new(egui::FontData::from_static(crate::engine::text::FONT)),
+    );
+    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+        fonts
+            .families
+            .entry(family)
+            .or_default()
+            .push("dejavu".to_owned());
+    }
+    ctx.set_fonts(fonts);
 }
 
 /// A dropped `.safetensors` opens as a model; anything else is tried as an image.

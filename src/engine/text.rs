@@ -4,7 +4,8 @@
 use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _};
 use image::RgbImage;
 
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// DejaVu Sans, embedded (also the app's fallback font for τ, → and the like).
+pub const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 fn font() -> FontRef<'static> {
     FontRef::try_from_slice(FONT).expect("the embedded font parses")
