@@ -82,7 +82,7 @@ fn explain_out_writes_the_photo_size_plus_caption() {
     ]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["threshold"], 0.3f32 as f64);
+    assert_eq!(v["threshold"], 0.3);
     let photo = image::open(asset("rocket.jpg")).unwrap();
     let png = image::open(&out).unwrap();
     assert_eq!(

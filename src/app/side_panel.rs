@@ -84,12 +84,7 @@ fn methods_ui(app: &mut CamscopeApp, ui: &mut egui::Ui) {
                 .iter()
                 .filter(|l| l.shape.len() == 3)
                 .map(|l| {
-                    let shape = l
-                        .shape
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join("×");
+                    let shape = l.shape_text();
                     let mark = if l.default { ", default" } else { "" };
                     (l.name.clone(), format!("{} ({shape}{mark})", l.name))
                 })

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 
 use image::RgbImage;
 
@@ -192,11 +192,8 @@ pub fn spawn(
 /// The queued requests in order, keeping only the newest `Explain`, and how many were taken.
 fn coalesce(first: Request, rx: &Receiver<Request>) -> (Vec<Request>, u64) {
     let mut queue = vec![first];
-    loop {
-        match rx.try_recv() {
-            Ok(r) => queue.push(r),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-        }
+    while let Ok(r) = rx.try_recv() {
+        queue.push(r);
     }
     let count = queue.len() as u64;
     let last_explain = queue

@@ -11,7 +11,7 @@ use camscope::engine::render::save_png;
 use camscope::engine::{Explainer, Labels, Method, Model, OverlayStyle};
 
 use super::explain::{ResizeArg, load_photo};
-use super::{ModelArgs, RenderArgs};
+use super::{ModelArgs, RenderArgs, parse_method};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,10 +33,6 @@ pub struct Args {
     resize: ResizeArg,
     #[command(flatten)]
     render: RenderArgs,
-}
-
-fn parse_method(s: &str) -> Result<Method, String> {
-    s.parse()
 }
 
 #[derive(serde::Serialize)]
@@ -202,7 +198,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })?;
     let json = serde_json::json!({
         "method": args.method,
-        "threshold": args.render.threshold,
+        "threshold": super::json_f32(args.render.threshold),
         "results": rows,
         "failed": failed,
     });

@@ -38,11 +38,23 @@ impl Timer {
         n: usize,
         mut f: impl FnMut() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.time_with_setup(name, n, || Ok(()), |()| f())
+    }
+
+    /// Like [`Self::time`], with an untimed `setup` before each run.
+    fn time_with_setup<S, T>(
+        &mut self,
+        name: &str,
+        n: usize,
+        mut setup: impl FnMut() -> anyhow::Result<S>,
+        mut f: impl FnMut(S) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut times = Vec::with_capacity(n);
         let mut last = None;
         for _ in 0..n.max(1) {
+            let s = setup()?;
             let t = Instant::now();
-            last = Some(f()?);
+            last = Some(f(s)?);
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
@@ -91,20 +103,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // no gradient cache helps it.
     let default = model.default_layer().to_owned();
     let mut fresh = |name: &str, method: Method, layer: Option<&str>| -> anyhow::Result<()> {
-        let mut times = Vec::new();
-        for _ in 0..n.max(1) {
-            let ex = Explainer::new(&model, &input)?;
-            let start = Instant::now();
-            ex.explain(method, layer, c1)?;
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        t.rows.push((
-            name.to_owned(),
-            times[times.len() / 2],
-            times[0],
-            times[times.len() - 1],
-        ));
+        t.time_with_setup(
+            name,
+            n,
+            || Ok(Explainer::new(&model, &input)?),
+            |ex| Ok(ex.explain(method, layer, c1)?),
+        )?;
         Ok(())
     };
     if model.cam_head().is_ok() {

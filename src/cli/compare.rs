@@ -120,7 +120,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "class": class,
             "label": label,
             "probability": probability,
-            "threshold": args.render.threshold,
+            "threshold": super::json_f32(args.render.threshold),
             "panes": report,
             "out": args.out.display().to_string(),
             "size": [grid.width(), grid.height()],

@@ -133,7 +133,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let out = serde_json::json!({
             "dataset": args.dataset.display().to_string(),
             "architecture": model.architecture,
-            "threshold": args.threshold,
+            "threshold": super::json_f32(args.threshold),
             "metrics": metrics,
             "unavailable": unavailable,
             "failed": failed,

@@ -13,7 +13,7 @@ use camscope::engine::preprocess::load_image;
 use camscope::engine::render::save_png;
 use camscope::engine::{Array, Error, Explainer, InputMapping, Method, Model, ResizeMode};
 
-use super::{ModelArgs, RenderArgs, box_json};
+use super::{ModelArgs, RenderArgs, box_json, parse_method};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["image", "input_npy"])))]
@@ -59,10 +59,6 @@ pub struct Args {
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_method(s: &str) -> Result<Method, String> {
-    s.parse()
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -193,7 +189,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "logit": this.logit,
             "probability": this.probability,
             "top_k": top_k,
-            "threshold": args.render.threshold,
+            "threshold": super::json_f32(args.render.threshold),
             "boxes": box_json(&boxes),
             "raw_shape": e.raw.shape,
             "map_shape": [e.map.height, e.map.width],

@@ -40,12 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     );
     let width = layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
     for l in &layers {
-        let shape = l
-            .shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("×");
+        let shape = l.shape_text();
         let mut notes = Vec::new();
         if l.default {
             notes.push("default".to_owned());

@@ -92,6 +92,15 @@ impl RenderArgs {
     }
 }
 
+/// A user-given f32 as JSON without float noise (0.2, not 0.20000000298023224).
+pub fn json_f32(v: f32) -> f64 {
+    (v as f64 * 1e6).round() / 1e6
+}
+
+pub fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse()
+}
+
 /// A comma-separated list of methods, e.g. `cam,gradcam`.
 #[derive(Clone)]
 pub struct Methods(pub Vec<Method>);

@@ -62,6 +62,17 @@ pub struct LayerInfo {
     pub alias_of: Option<String>,
 }
 
+impl LayerInfo {
+    /// The shape as `2048×7×7`.
+    pub fn shape_text(&self) -> String {
+        self.shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("×")
+    }
+}
+
 /// A loaded network.
 pub struct Model {
     pub architecture: String,
