@@ -177,6 +177,9 @@ impl Conv2d {
 /// Depthwise convolution on the CPU by direct loops. candle runs a grouped convolution as one
 /// convolution per group, which for EfficientNet's 1152-channel blocks costs far more than the
 /// arithmetic.
+///
+/// The forward and backward loops mirror each other on purpose: folding them into one visitor
+/// taking a closure per tap was measured twice as slow (the row slices here vectorize).
 mod depthwise {
     use candle_core::Tensor;
 
