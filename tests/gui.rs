@@ -250,3 +250,37 @@ fn dropped_non_image_shows_an_error_and_the_next_image_still_works() {
     assert!(!app.status.error, "{}", app.status.text);
     assert_eq!(app.explained.as_ref().unwrap().class, 967);
 }
+
+#[test]
+fn unreadable_saved_photo_leaves_the_app_idle_with_an_error() {
+    let dir = temp_dir();
+    let bad = dir.path().join("gone.png");
+    std::fs::write(&bad, "no longer a photo").unwrap();
+    let prefs = Prefs {
+        image: Some(bad),
+        ..Prefs::default()
+    };
+    let mut h = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| {
+            CamscopeApp::with_prefs(
+                cc.egui_ctx.clone(),
+                prefs,
+                Box::new(ScriptedPicker::default()),
+            )
+        });
+    let start = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        if app.model.is_some() && !app.is_busy() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never idle");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let app = h.state();
+    assert!(app.status.error, "{}", app.status.text);
+    assert!(app.status.text.contains("gone.png"), "{}", app.status.text);
+    assert!(app.explained.is_none());
+}

@@ -168,9 +168,11 @@ impl CamscopeApp {
         }
     }
 
-    /// Whether the worker still has requests to finish.
+    /// Whether the worker still has requests to finish (or an explanation is about to be asked
+    /// for; without an image or a model none will be).
     pub fn is_busy(&self) -> bool {
-        self.done < self.sent || self.needs_explain
+        self.done < self.sent
+            || (self.needs_explain && self.image.is_some() && self.model.is_some())
     }
 
     fn device(&self) -> candle_core::Device {
