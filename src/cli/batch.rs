@@ -10,7 +10,7 @@ use camscope::engine::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::render::save_png;
 use camscope::engine::{Explainer, Labels, Method, Model, OverlayStyle};
 
-use super::explain::{ResizeArg, load_photo};
+use super::explain::{ViewArgs, load_photo};
 use super::{ModelArgs, RenderArgs, parse_method};
 
 #[derive(clap::Args)]
@@ -25,12 +25,8 @@ pub struct Args {
     out: PathBuf,
     #[arg(long, default_value = "gradcam", value_parser = parse_method)]
     method: Method,
-    #[arg(long, value_name = "NAME")]
-    layer: Option<String>,
-    #[arg(long, value_name = "FILE")]
-    labels: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "center-crop")]
-    resize: ResizeArg,
+    #[command(flatten)]
+    view: ViewArgs,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -72,10 +68,10 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn one(&self, path: &Path, out: &Path) -> anyhow::Result<Row> {
-        let loaded = load_photo(self.model, path, self.args.resize)?;
+        let loaded = load_photo(self.model, path, self.args.view.resize)?;
         let ex = Explainer::new(self.model, &loaded.input)?;
         let top = ex.top_k(1)?.remove(0);
-        let e = ex.explain(self.args.method, self.args.layer.as_deref(), top.class)?;
+        let e = ex.explain(self.args.method, self.args.view.layer.as_deref(), top.class)?;
         let boxes = photo_boxes(
             &e.localization,
             &loaded.mapping,
@@ -144,7 +140,7 @@ fn csv_field(s: &str) -> String {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
-    let labels = super::labels(args.labels.as_deref(), &model)?;
+    let labels = super::labels(args.view.labels.as_deref(), &model)?;
     let files = image_files(&args.images)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", args.out.display()))?;

@@ -9,7 +9,7 @@ use camscope::engine::labels::label_of;
 use camscope::engine::preprocess::resize_rgb;
 use camscope::engine::render::{composite, save_png, with_caption_for};
 
-use super::explain::{ResizeArg, load_photo};
+use super::explain::{ViewArgs, load_photo};
 use super::{Methods, ModelArgs, RenderArgs, box_json, parse_methods};
 
 /// Panes wider or taller than this are scaled down in the composite.
@@ -24,16 +24,11 @@ pub struct Args {
     /// Comma-separated methods, one pane each.
     #[arg(long, default_value = "cam,gradcam,guided-gradcam", value_parser = parse_methods)]
     methods: Methods,
-    /// The layer for the layer-based methods; default: the last convolutional block.
-    #[arg(long, value_name = "NAME")]
-    layer: Option<String>,
+    #[command(flatten)]
+    view: ViewArgs,
     /// The class to explain; default: the top-1 prediction.
     #[arg(long, value_name = "N")]
     class: Option<usize>,
-    #[arg(long, value_name = "FILE")]
-    labels: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "center-crop")]
-    resize: ResizeArg,
     #[command(flatten)]
     render: RenderArgs,
     /// The composite PNG to write.
@@ -47,8 +42,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let style = args.render.style()?;
-    let labels = super::labels(args.labels.as_deref(), &model)?;
-    let loaded = load_photo(&model, &args.image, args.resize)?;
+    let labels = super::labels(args.view.labels.as_deref(), &model)?;
+    let loaded = load_photo(&model, &args.image, args.view.resize)?;
     let explainer = Explainer::new(&model, &loaded.input)?;
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
@@ -72,7 +67,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut panes = Vec::new();
     let mut report = Vec::new();
     for &m in &args.methods.0 {
-        match explainer.explain(m, args.layer.as_deref(), class) {
+        match explainer.explain(m, args.view.layer.as_deref(), class) {
             Ok(e) => {
                 let boxes = photo_boxes(
                     &e.localization,

@@ -29,22 +29,14 @@ pub struct Args {
     /// cam, gradcam, guided-backprop or guided-gradcam.
     #[arg(long, default_value = "gradcam", value_parser = parse_method)]
     method: Method,
-    /// The layer to explain (see `camscope layers`); default: the last convolutional block.
-    #[arg(long, value_name = "NAME")]
-    layer: Option<String>,
+    #[command(flatten)]
+    view: ViewArgs,
     /// The class to explain (0-based); default: the top-1 prediction.
     #[arg(long, value_name = "N")]
     class: Option<usize>,
     /// How many predictions to list.
     #[arg(long, value_name = "K", default_value_t = 5)]
     top_k: usize,
-    /// Class names, one per line (default: ImageNet's for 1000-class models).
-    #[arg(long, value_name = "FILE")]
-    labels: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "center-crop")]
-    /// How a photo becomes the model input: the model's center crop, or the whole photo
-    /// stretched to the input size.
-    resize: ResizeArg,
     /// Write the raw map (before ReLU / upsampling / normalization) as .npy.
     #[arg(long, value_name = "RAW.npy")]
     save_raw: Option<PathBuf>,
@@ -59,6 +51,21 @@ pub struct Args {
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// Where to look and how to read the photo: shared by `explain`, `compare` and `batch`.
+#[derive(clap::Args, Clone)]
+pub struct ViewArgs {
+    /// The layer to explain (see `camscope layers`); default: the last convolutional block.
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
+    /// Class names, one per line (default: ImageNet's for 1000-class models).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// How a photo becomes the model input: the model's center crop, or the whole photo
+    /// stretched to the input size.
+    #[arg(long, value_enum, default_value = "center-crop")]
+    pub resize: ResizeArg,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -120,9 +127,9 @@ pub fn load_npy(model: &Model, path: &Path) -> anyhow::Result<Loaded> {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let style = args.render.style()?;
-    let labels = super::labels(args.labels.as_deref(), &model)?;
+    let labels = super::labels(args.view.labels.as_deref(), &model)?;
     let loaded = match (&args.image, &args.input_npy) {
-        (Some(p), _) => load_photo(&model, p, args.resize)?,
+        (Some(p), _) => load_photo(&model, p, args.view.resize)?,
         (None, Some(p)) => load_npy(&model, p)?,
         (None, None) => anyhow::bail!("either --image or --input-npy is needed"),
     };
@@ -130,7 +137,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
     model.check_class(class)?;
-    let e = explainer.explain(args.method, args.layer.as_deref(), class)?;
+    let e = explainer.explain(args.method, args.view.layer.as_deref(), class)?;
     let this = all
         .iter()
         .find(|p| p.class == class)
