@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::engine::localize::BBox;
-use crate::engine::preprocess::IMAGE_EXTENSIONS;
 
 use canvas::{PaneTextures, View};
 use picker::{FilePicker, PickKind};
@@ -379,21 +378,6 @@ impl CamscopeApp {
         )
     }
 
-    /// The boxes of pane `i` in original-photo pixels (what exports and the CLI report).
-    pub fn pane_boxes_in_photo(&self, i: usize) -> Vec<BBox> {
-        let Some(img) = &self.image else {
-            return Vec::new();
-        };
-        let (sx, sy) = (
-            img.original.0 as f32 / img.display.width() as f32,
-            img.original.1 as f32 / img.display.height() as f32,
-        );
-        self.pane_boxes(i)
-            .iter()
-            .map(|b| b.map(|x, y| (x * sx, y * sy)))
-            .collect()
-    }
-
     fn request_explanation(&mut self) {
         if !self.needs_explain || self.image.is_none() || self.model.is_none() {
             return;
@@ -438,7 +422,6 @@ fn command_for_dropped(p: &Path) -> Command {
         Command::OpenModel(p.to_owned())
     } else {
         // Unknown extensions too: the worker's decoder says what is wrong.
-        let _ = IMAGE_EXTENSIONS;
         Command::OpenImage(p.to_owned())
     }
 }

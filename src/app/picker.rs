@@ -26,7 +26,8 @@ pub struct RfdPicker;
 
 impl FilePicker for RfdPicker {
     fn pick(&self, kind: PickKind, done: PickDone) {
-        let spawned = std::thread::Builder::new()
+        // Without a thread there is no dialog: the same as cancelling, so the error is dropped.
+        let _ = std::thread::Builder::new()
             .name("camscope-file-dialog".into())
             .spawn(move || {
                 let d = rfd::FileDialog::new();
@@ -45,8 +46,5 @@ impl FilePicker for RfdPicker {
                 };
                 done(path);
             });
-        if spawned.is_err() {
-            // No thread, no dialog: the same as cancelling.
-        }
     }
 }

@@ -102,7 +102,7 @@ fn methods_ui(app: &mut CamscopeApp, ui: &mut egui::Ui) {
         let Some(pane) = app.prefs.pane_mut(i) else {
             continue;
         };
-        changed |= pane_ui(ui, &prefix, i, pane, &layers, no_cam.as_deref());
+        changed |= pane_ui(ui, &prefix, pane, &layers, no_cam.as_deref());
     }
     if app.prefs.compare_mode {
         ui.horizontal(|ui| {
@@ -128,7 +128,6 @@ fn methods_ui(app: &mut CamscopeApp, ui: &mut egui::Ui) {
 fn pane_ui(
     ui: &mut egui::Ui,
     prefix: &str,
-    i: usize,
     pane: &mut PaneSpec,
     layers: &[(String, String)],
     no_cam: Option<&str>,
@@ -168,7 +167,6 @@ fn pane_ui(
                 }
             });
     });
-    let _ = i;
     changed
 }
 

@@ -15,7 +15,7 @@
 //! functionally get names of ours: `_stem_act` and `_head_act` (the default layer).
 
 use super::error::Result;
-use super::layers::{Groups, batch_norm, conv, conv_bn, count_children, layout, linear};
+use super::layers::{Groups, batch_norm, conv, conv_bn, count_children, linear};
 use super::model::{Built, CamHead, Node};
 use super::ops::Op;
 use super::preprocess::{Preprocess, ResizeMode};
@@ -42,7 +42,7 @@ pub fn build(weights: &Weights) -> Result<Built> {
     let bvb = vb.pp("_blocks");
     let n = count_children(&bvb, "_project_conv.weight");
     if n == 0 {
-        return Err(layout(&vb, "no _blocks.0._project_conv.weight"));
+        return Err(vb.layout_error("no _blocks.0._project_conv.weight"));
     }
     let mut stage = 0;
     let mut prev_out = None;
@@ -54,10 +54,7 @@ pub fn build(weights: &Weights) -> Result<Built> {
             stage += 1;
         }
         let Some(&stage_stride) = STAGE_STRIDES.get(stage) else {
-            return Err(layout(
-                &vb,
-                format!("{}: more than 7 stages of blocks", b.prefix()),
-            ));
+            return Err(vb.layout_error(format!("{}: more than 7 stages of blocks", b.prefix())));
         };
         let stride = if first_of_stage { stage_stride } else { 1 };
         let (op, cout) = mbconv(&b, c, stride)?;

@@ -1,7 +1,7 @@
 //! Loading the building blocks (convolution, BatchNorm, linear) from torchvision-style keys,
 //! with shape checks that name the tensor.
 
-use super::error::{Error, Result};
+use super::error::Result;
 use super::ops::{BatchNorm, Conv2d, Linear};
 use super::weights::Vb;
 
@@ -87,8 +87,4 @@ pub fn linear(vb: &Vb, fin: usize) -> Result<(Linear, usize)> {
 /// The number of consecutive `prefix.{i}` children that have `probe` (e.g. blocks of a stage).
 pub fn count_children(vb: &Vb, probe: &str) -> usize {
     (0..).take_while(|i| vb.pp(i).contains(probe)).count()
-}
-
-pub fn layout(vb: &Vb, reason: impl Into<String>) -> Error {
-    vb.layout_error(reason)
 }

@@ -111,12 +111,12 @@ pub fn overlay_on_photo(
                 continue;
             };
             inside[i] = true;
-            let heat = style.colormap.color(sample(map, *u, *v));
+            let value = map.sample(*u, *v);
+            let heat = style.colormap.color(value);
             mixed[i] = match style.blend {
                 Blend::Mix => mix_pixel(p, heat, style.image_weight),
                 Blend::AlphaByValue => {
-                    let a =
-                        (2.0 * (1.0 - style.image_weight) * sample(map, *u, *v)).clamp(0.0, 1.0);
+                    let a = (2.0 * (1.0 - style.image_weight) * value).clamp(0.0, 1.0);
                     std::array::from_fn(|c| (a * heat[c] as f32 + (1.0 - a) * p[c] as f32) / 255.0)
                 }
             };
@@ -167,17 +167,13 @@ pub fn picture_on_photo(
         let (u, v) = mapping.input_from_original(x as f32 + 0.5, y as f32 + 0.5);
         if (0.0..iw).contains(&u) && (0.0..ih).contains(&v) {
             *p = Rgb(std::array::from_fn(|c| {
-                to_u8(sample(&rgb[c], u - 0.5, v - 0.5))
+                to_u8(rgb[c].sample(u - 0.5, v - 0.5))
             }));
         } else {
             *p = Rgb(p.0.map(|c| (c as f32 * style.outside_dim) as u8));
         }
     }
     out
-}
-
-fn sample(map: &Map, x: f32, y: f32) -> f32 {
-    map.sample(x, y)
 }
 
 pub const BOX_PRIMARY: [u8; 3] = [0, 255, 0];

@@ -9,7 +9,7 @@
 //! (`layer4.2`), each stage as an alias of its last block (`layer4`), `avgpool` and `fc`.
 
 use super::error::Result;
-use super::layers::{Groups, conv_bn, count_children, layout, linear};
+use super::layers::{Groups, conv_bn, count_children, linear};
 use super::model::{Built, CamHead, Node};
 use super::ops::{MaxPool, Op};
 use super::preprocess::Preprocess;
@@ -169,27 +169,21 @@ fn shortcut(vb: &Vb, cin: usize, cout: usize, stride: usize) -> Result<Vec<Op>> 
     if ds.pp(0).contains("weight") {
         let c = conv_bn(&ds.pp(0), &ds.pp(1), cin, stride, Some(0), Groups::One, EPS)?;
         if c.out_channels() != cout {
-            return Err(layout(
-                vb,
-                format!(
-                    "{}: the shortcut gives {} channels, the block {cout}",
-                    ds.pp(0).key("weight"),
-                    c.out_channels()
-                ),
-            ));
+            return Err(vb.layout_error(format!(
+                "{}: the shortcut gives {} channels, the block {cout}",
+                ds.pp(0).key("weight"),
+                c.out_channels()
+            )));
         }
         Ok(vec![Op::Conv(c)])
     } else if cin == cout && stride == 1 {
         Ok(Vec::new())
     } else {
-        Err(layout(
-            vb,
-            format!(
-                "{}: the block maps {cin} to {cout} channels with stride {stride} but has no {}",
-                vb.prefix(),
-                ds.pp(0).key("weight")
-            ),
-        ))
+        Err(vb.layout_error(format!(
+            "{}: the block maps {cin} to {cout} channels with stride {stride} but has no {}",
+            vb.prefix(),
+            ds.pp(0).key("weight")
+        )))
     }
 }
 

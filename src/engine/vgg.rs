@@ -15,7 +15,7 @@
 //!   pool and one linear layer stored as `fc.weight` / `fc.bias`.
 
 use super::error::Result;
-use super::layers::{Groups, batch_norm, conv, layout, linear};
+use super::layers::{Groups, batch_norm, conv, linear};
 use super::model::{Built, CamHead, Node};
 use super::ops::{AdaptiveAvgPool, MaxPool, Op};
 use super::preprocess::Preprocess;
@@ -28,8 +28,7 @@ pub fn build(weights: &Weights) -> Result<Built> {
     let fvb = vb.pp("features");
     let gap_head = vb.contains("fc.weight") && !vb.contains("classifier.0.weight");
     if !gap_head && !vb.contains("classifier.0.weight") {
-        return Err(layout(
-            &vb,
+        return Err(vb.layout_error(
             "VGG features found but no head: expected classifier.0.weight (torchvision) or fc.weight (VGG-GAP)",
         ));
     }
@@ -53,10 +52,10 @@ pub fn build(weights: &Weights) -> Result<Built> {
             nodes.push(Node::new(cvb.prefix(), vec![max_pool()]));
             i += 1;
             if !fvb.pp(i).contains("weight") {
-                return Err(layout(
-                    &vb,
-                    format!("expected a convolution at {}", fvb.pp(i).key("weight")),
-                ));
+                return Err(vb.layout_error(format!(
+                    "expected a convolution at {}",
+                    fvb.pp(i).key("weight")
+                )));
             }
             continue;
         }
@@ -76,7 +75,7 @@ pub fn build(weights: &Weights) -> Result<Built> {
         i += 1;
     }
     if convs == 0 {
-        return Err(layout(&vb, "features.* holds no convolution"));
+        return Err(vb.layout_error("features.* holds no convolution"));
     }
     let family = if bn_any { "_bn" } else { "" };
     if gap_head {
@@ -103,13 +102,10 @@ pub fn build(weights: &Weights) -> Result<Built> {
     let cvb = vb.pp("classifier");
     let fin = cvb.pp(0).dims_n("weight", 2)?[1];
     let s = (1..=64).find(|s| c * s * s == fin).ok_or_else(|| {
-        layout(
-            &vb,
-            format!(
-                "{}: takes {fin} features, which is not {c} channels × s × s",
-                cvb.pp(0).key("weight")
-            ),
-        )
+        vb.layout_error(format!(
+            "{}: takes {fin} features, which is not {c} channels × s × s",
+            cvb.pp(0).key("weight")
+        ))
     })?;
     nodes.push(Node::new(
         "avgpool",
