@@ -16,3 +16,11 @@ if grep -rnE '\b(egui|eframe|winit)::' src/engine; then
     exit 1
 fi
 echo "engine and CLI are free of UI dependencies"
+# No two engine modules import each other, directly or around a loop.
+python3 scripts/check_engine_cycles.py
+# Files stay small (house style): none over 500 lines but generated tables.
+long=$(find src -name '*.rs' ! -name colormap_tables.rs -print0 | xargs -0 wc -l | awk '$2 != "total" && $1 > 500 {print $2 " (" $1 " lines)"}')
+if [ -n "$long" ]; then
+    echo "source files over 500 lines: $long" >&2
+    exit 1
+fi

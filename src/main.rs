@@ -7,6 +7,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
+        // The reader went away (`camscope layers … | head`): nothing more to say, as ripgrep.
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("camscope: error: {e:#}");
             ExitCode::FAILURE

@@ -6,15 +6,15 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use camscope::app::CamscopeApp;
 use camscope::app::picker::{FilePicker, PickDone, PickKind};
 use camscope::app::prefs::Prefs;
-use camscope::app::worker::ImageSource;
-use camscope::engine::render::caption_height;
+use camscope::app::protocol::ImageSource;
+use camscope::engine::render::{caption_height, stroke_for};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
@@ -51,7 +51,7 @@ fn settle(h: &mut Harness<'static, CamscopeApp>) {
     let start = Instant::now();
     loop {
         h.step();
-        if !h.state().is_busy() && h.state().explained.is_some() {
+        if !h.state().is_busy() && h.state().mirror.explained.is_some() {
             break;
         }
         assert!(
@@ -87,7 +87,7 @@ fn drop_file(h: &mut Harness<'static, CamscopeApp>, path: PathBuf) {
 }
 
 fn map_of(h: &Harness<'static, CamscopeApp>, pane: usize) -> Vec<f32> {
-    let e = h.state().explained.as_ref().expect("explained");
+    let e = h.state().mirror.explained.as_ref().expect("explained");
     e.panes[pane]
         .as_ref()
         .expect("pane ok")
@@ -101,8 +101,11 @@ fn map_of(h: &Harness<'static, CamscopeApp>, pane: usize) -> Vec<f32> {
 fn startup_shows_a_map_and_a_box() {
     let mut h = harness(ScriptedPicker::default(), true);
     let app = h.state();
-    assert_eq!(app.image.as_ref().unwrap().source, ImageSource::Sample);
-    let e = app.explained.as_ref().unwrap();
+    assert_eq!(
+        app.mirror.image.as_ref().unwrap().source,
+        ImageSource::Sample
+    );
+    let e = app.mirror.explained.as_ref().unwrap();
     assert_eq!(e.panes.len(), 1);
     let p = e.panes[0].as_ref().unwrap();
     assert_eq!(p.method.name(), "gradcam");
@@ -120,10 +123,10 @@ fn dropped_image_produces_a_new_map() {
     drop_file(&mut h, asset("coffee.png"));
     let app = h.state();
     assert_eq!(
-        app.image.as_ref().unwrap().source,
+        app.mirror.image.as_ref().unwrap().source,
         ImageSource::File(asset("coffee.png"))
     );
-    assert_eq!(app.explained.as_ref().unwrap().class, 967);
+    assert_eq!(app.mirror.explained.as_ref().unwrap().class, 967);
     assert_ne!(map_of(&h, 0), before);
 }
 
@@ -133,14 +136,14 @@ fn choosing_another_class_changes_the_map() {
     let before = map_of(&h, 0);
     let (second, text) = {
         let app = h.state();
-        let p = &app.image.as_ref().unwrap().predictions[1];
-        let name = app.model.as_ref().unwrap().class_names[p.class].clone();
+        let p = &app.mirror.image.as_ref().unwrap().predictions[1];
+        let name = app.mirror.model.as_ref().unwrap().class_names[p.class].clone();
         (p.class, format!("{name}  {:.1}%", p.probability * 100.0))
     };
     h.get_by_label(&text).click();
     h.step();
     settle(&mut h);
-    assert_eq!(h.state().explained.as_ref().unwrap().class, second);
+    assert_eq!(h.state().mirror.explained.as_ref().unwrap().class, second);
     assert_ne!(map_of(&h, 0), before);
 }
 
@@ -148,7 +151,7 @@ fn choosing_another_class_changes_the_map() {
 fn moving_the_threshold_slider_moves_the_box() {
     let mut h = harness(ScriptedPicker::default(), false);
     let before = h.state().pane_boxes(0);
-    let generation = h.state().explained.as_ref().unwrap().generation;
+    let generation = h.state().mirror.explained.as_ref().unwrap().generation;
     h.get_by_role_and_label(egui::Role::Slider, "Threshold")
         .set_value_accesskit(0.8);
     h.step();
@@ -162,7 +165,10 @@ fn moving_the_threshold_slider_moves_the_box() {
         "a higher threshold keeps less"
     );
     // No new model work: the box follows from the map already there.
-    assert_eq!(app.explained.as_ref().unwrap().generation, generation);
+    assert_eq!(
+        app.mirror.explained.as_ref().unwrap().generation,
+        generation
+    );
     assert!(!app.is_busy());
 }
 
@@ -172,7 +178,7 @@ fn compare_mode_shows_three_panes() {
     h.get_by_label("Compare methods side by side").click();
     h.step();
     settle(&mut h);
-    let e = h.state().explained.as_ref().unwrap();
+    let e = h.state().mirror.explained.as_ref().unwrap();
     let methods: Vec<&str> = e
         .panes
         .iter()
@@ -190,7 +196,7 @@ fn cam_on_a_fully_connected_vgg_says_why_in_its_pane() {
     h.step();
     settle(&mut h);
     drop_file(&mut h, fixture("vgg/model.safetensors"));
-    let e = h.state().explained.as_ref().unwrap();
+    let e = h.state().mirror.explained.as_ref().unwrap();
     let why = e.panes[0].as_ref().err().expect("CAM fails on VGG");
     assert!(why.contains("fully connected"), "{why}");
     assert!(e.panes[1].is_ok(), "Grad-CAM still works");
@@ -208,12 +214,12 @@ fn export_writes_a_png_of_the_photo_size() {
     h.get_by_label("Export annotated PNG…").click();
     h.step();
     let start = Instant::now();
-    while h.state().last_export.is_none() {
+    while h.state().mirror.last_export.is_none() {
         h.step();
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "{}",
-            h.state().status.text
+            h.state().mirror.status.text
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -226,7 +232,7 @@ fn export_writes_a_png_of_the_photo_size() {
         (png.width(), png.height()),
         (451, 300 + caption_height(451))
     );
-    assert!(h.state().status.text.contains("saved"));
+    assert!(h.state().mirror.status.text.contains("saved"));
 }
 
 #[test]
@@ -235,20 +241,30 @@ fn dropped_non_image_shows_an_error_and_the_next_image_still_works() {
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "not a photo").unwrap();
     let mut h = harness(ScriptedPicker::default(), false);
-    let generation = h.state().explained.as_ref().unwrap().generation;
+    let generation = h.state().mirror.explained.as_ref().unwrap().generation;
     drop_file(&mut h, notes.clone());
     {
         let app = h.state();
-        assert!(app.status.error);
-        assert!(app.status.text.contains("notes.txt"), "{}", app.status.text);
+        assert!(app.mirror.status.error);
+        assert!(
+            app.mirror.status.text.contains("notes.txt"),
+            "{}",
+            app.mirror.status.text
+        );
         // The previous image and map stay.
-        assert_eq!(app.image.as_ref().unwrap().source, ImageSource::Sample);
-        assert_eq!(app.explained.as_ref().unwrap().generation, generation);
+        assert_eq!(
+            app.mirror.image.as_ref().unwrap().source,
+            ImageSource::Sample
+        );
+        assert_eq!(
+            app.mirror.explained.as_ref().unwrap().generation,
+            generation
+        );
     }
     drop_file(&mut h, asset("coffee.png"));
     let app = h.state();
-    assert!(!app.status.error, "{}", app.status.text);
-    assert_eq!(app.explained.as_ref().unwrap().class, 967);
+    assert!(!app.mirror.status.error, "{}", app.mirror.status.text);
+    assert_eq!(app.mirror.explained.as_ref().unwrap().class, 967);
 }
 
 #[test]
@@ -273,14 +289,92 @@ fn unreadable_saved_photo_leaves_the_app_idle_with_an_error() {
     loop {
         h.step();
         let app = h.state();
-        if app.model.is_some() && !app.is_busy() {
+        if app.mirror.model.is_some() && !app.is_busy() {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(60), "never idle");
         std::thread::sleep(Duration::from_millis(20));
     }
     let app = h.state();
-    assert!(app.status.error, "{}", app.status.text);
-    assert!(app.status.text.contains("gone.png"), "{}", app.status.text);
-    assert!(app.explained.is_none());
+    assert!(app.mirror.status.error, "{}", app.mirror.status.text);
+    assert!(
+        app.mirror.status.text.contains("gone.png"),
+        "{}",
+        app.mirror.status.text
+    );
+    assert!(app.mirror.explained.is_none());
+}
+
+/// Writes pane 0 through File → Export annotated PNG and waits for the worker to save it.
+fn export_annotated(h: &mut Harness<'static, CamscopeApp>, picker: &ScriptedPicker, out: &Path) {
+    picker
+        .answers
+        .lock()
+        .unwrap()
+        .push_back(Some(out.to_owned()));
+    h.get_by_label("File").click();
+    h.run_steps(3);
+    h.get_by_label("Export annotated PNG…").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().mirror.last_export.as_deref() != Some(out) {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            h.state().mirror.status.text
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The window and the exported PNG come from one drawing function: with a non-default style,
+/// every pixel of the pane on screen equals the export's (box outlines aside, which the canvas
+/// draws as strokes so that they follow the threshold live).
+#[test]
+fn canvas_pixels_equal_the_exported_png() {
+    let dir = temp_dir();
+    let out = dir.path().join("pane.png");
+    let picker = ScriptedPicker::default();
+    let mut h = harness(picker.clone(), false);
+    h.get_by_role_and_label(egui::Role::Slider, "Image weight")
+        .set_value_accesskit(0.3);
+    h.get_by_label("Transparent where low").click();
+    h.step();
+    settle(&mut h);
+    export_annotated(&mut h, &picker, &out);
+    let app = h.state();
+    assert!((app.prefs.image_weight - 0.3).abs() < 1e-6);
+    assert!(app.prefs.alpha_by_value);
+    let shown = app.pane_pixels(0).expect("pane 0 is drawn");
+    let png = image::open(&out).unwrap().to_rgb8();
+    let (w, h_) = shown.dimensions();
+    assert_eq!(
+        (w, h_),
+        (451, 300),
+        "the sample photo is shown at full size"
+    );
+    assert_eq!(png.dimensions(), (w, h_ + caption_height(w)));
+    let t = stroke_for(w, h_) as i64;
+    let boxes: Vec<[i64; 4]> = app.pane_boxes(0).iter().map(|b| b.to_pixels()).collect();
+    assert!(!boxes.is_empty());
+    let on_outline = |x: i64, y: i64| {
+        boxes.iter().any(|&[x0, y0, x1, y1]| {
+            (x0..x1).contains(&x)
+                && (y0..y1).contains(&y)
+                && (x < x0 + t || x >= x1 - t || y < y0 + t || y >= y1 - t)
+        })
+    };
+    let mut compared = 0;
+    for (x, y, p) in shown.enumerate_pixels() {
+        if on_outline(x as i64, y as i64) {
+            continue;
+        }
+        assert_eq!(p, png.get_pixel(x, y), "pixel ({x}, {y})");
+        compared += 1;
+    }
+    assert!(
+        compared > (w * h_) as usize * 9 / 10,
+        "{compared} pixels compared"
+    );
 }

@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{Colormap, Method};
-
-use super::worker::PaneSpec;
+use super::protocol::{DrawStyle, PaneSpec};
+use crate::engine::{Blend, Colormap, Method, OverlayStyle};
 
 /// How many recent files are kept.
 const RECENT: usize = 8;
@@ -69,7 +68,74 @@ pub fn remember(list: &mut Vec<PathBuf>, path: &std::path::Path) {
     list.truncate(RECENT);
 }
 
+/// The display settings: how maps are drawn and boxed. None of them touches the model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Display {
+    pub threshold: f32,
+    pub image_weight: f32,
+    pub colormap: Colormap,
+    pub alpha_by_value: bool,
+    pub signed: bool,
+    pub all_boxes: bool,
+}
+
 impl Prefs {
+    pub fn display(&self) -> Display {
+        Display {
+            threshold: self.threshold,
+            image_weight: self.image_weight,
+            colormap: self.colormap,
+            alpha_by_value: self.alpha_by_value,
+            signed: self.signed,
+            all_boxes: self.all_boxes,
+        }
+    }
+
+    pub fn set_display(&mut self, d: Display) {
+        self.threshold = d.threshold;
+        self.image_weight = d.image_weight;
+        self.colormap = d.colormap;
+        self.alpha_by_value = d.alpha_by_value;
+        self.signed = d.signed;
+        self.all_boxes = d.all_boxes;
+    }
+
+    /// How panes are drawn (the signed view uses the diverging colormap): the canvas and
+    /// every export use this one style.
+    pub fn overlay_style(&self) -> OverlayStyle {
+        OverlayStyle {
+            colormap: if self.signed {
+                Colormap::RdBu
+            } else {
+                self.colormap
+            },
+            image_weight: self.image_weight,
+            blend: if self.alpha_by_value {
+                Blend::AlphaByValue
+            } else {
+                Blend::Mix
+            },
+            ..Default::default()
+        }
+    }
+
+    pub fn draw_style(&self) -> DrawStyle {
+        DrawStyle {
+            overlay: self.overlay_style(),
+            threshold: self.threshold,
+            all_boxes: self.all_boxes,
+        }
+    }
+
+    /// How many panes the current view shows.
+    pub fn pane_count(&self) -> usize {
+        if self.compare_mode {
+            self.compare.len()
+        } else {
+            1
+        }
+    }
+
     /// The panes the current view shows.
     pub fn panes(&self) -> Vec<PaneSpec> {
         if self.compare_mode {

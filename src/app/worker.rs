@@ -1,156 +1,50 @@
-//! The `camscope-worker` thread: decoding, inference, backward passes and export, off the UI
-//! thread. Requests carry a generation; a queued `Explain` is dropped when a newer one follows.
+//! The `camscope-worker` thread: decoding, inference, backward passes, drawing and export, off
+//! the UI thread. Requests carry a generation; a queued request is dropped when a newer one
+//! makes it pointless ([`Request::is_superseded_by`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 
 use image::RgbImage;
 
-use crate::engine::annotate::{
-    Caption, annotated, annotated_with_caption, photo_boxes, unavailable_pane,
+use super::protocol::{
+    DrawStyle, ExportKind, ImageInfo, ImageSource, MAX_DISPLAY_SIDE, ModelInfo, ModelSource,
+    PaneResult, PaneSpec, Rendered, Request, Response,
 };
+use crate::engine::input::{PhotoFit, from_photo};
 use crate::engine::labels::label_of;
 use crate::engine::preprocess::{load_image, load_image_bytes, resize_rgb};
-use crate::engine::render::{composite, deprocess_gradient, save_png, with_caption_for};
-use crate::engine::{
-    Explainer, Explanation, InputMapping, Labels, LayerInfo, Map, Method, Model, OverlayStyle,
-    Prediction, builtin,
+use crate::engine::render::{
+    Caption, GridPane, GridSettings, annotated_with_caption, compare_grid, fit_size, grid_caption,
+    pane_pixels, photo_boxes, save_png,
 };
-
-/// Photos are shown at most this large; exports use the full resolution.
-pub const MAX_DISPLAY_SIDE: u32 = 2048;
-
-/// Where a model comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSource {
-    Builtin,
-    File(PathBuf),
-}
-
-/// Where a photo comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ImageSource {
-    Sample,
-    File(PathBuf),
-}
-
-impl ImageSource {
-    pub fn name(&self) -> String {
-        match self {
-            ImageSource::Sample => builtin::SAMPLE_IMAGE_NAME.to_owned(),
-            ImageSource::File(p) => p.display().to_string(),
-        }
-    }
-}
-
-/// One pane of the view: a method at a layer (`None`: the model's default).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PaneSpec {
-    pub method: Method,
-    pub layer: Option<String>,
-}
-
-/// What an export writes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ExportKind {
-    /// One pane as an annotated PNG at the photo's resolution.
-    Annotated(usize),
-    /// Every pane side by side.
-    Composite,
-    /// One pane's raw map as `.npy`.
-    RawNpy(usize),
-}
-
-/// The rendering settings an export needs.
-#[derive(Clone, Debug)]
-pub struct ExportStyle {
-    pub style: OverlayStyle,
-    pub threshold: f32,
-    pub all_boxes: bool,
-}
-
-pub enum Request {
-    LoadModel(ModelSource, candle_core::Device),
-    OpenImage(ImageSource),
-    Explain {
-        generation: u64,
-        class: Option<usize>,
-        panes: Vec<PaneSpec>,
-    },
-    Export {
-        kind: ExportKind,
-        path: PathBuf,
-        style: ExportStyle,
-    },
-}
-
-/// A loaded model, described for the UI.
-pub struct ModelInfo {
-    pub name: String,
-    pub architecture: String,
-    pub device: String,
-    pub parameters: usize,
-    pub input_size: (usize, usize),
-    pub layers: Vec<LayerInfo>,
-    pub default_layer: String,
-    /// Why CAM is unavailable, if it is.
-    pub no_cam: Option<String>,
-    pub class_names: Vec<String>,
-}
-
-/// A decoded photo, ready to show.
-pub struct ImageInfo {
-    pub source: ImageSource,
-    pub original: (u32, u32),
-    pub display: RgbImage,
-    /// The model-input geometry in display-photo coordinates.
-    pub mapping: InputMapping,
-    pub predictions: Vec<Prediction>,
-}
-
-/// What one pane shows.
-pub struct PaneResult {
-    pub method: Method,
-    pub layer: String,
-    pub explanation: Explanation,
-    /// The signed map (for diverging colormaps).
-    pub signed: Map,
-    /// For the guided methods: the gradient picture's channels.
-    pub guided_rgb: Option<[Map; 3]>,
-}
-
-pub enum Response {
-    /// The worker has taken this many requests in all (finished or superseded).
-    Taken(u64),
-    ModelLoaded(Box<ModelInfo>),
-    ImageLoaded(Box<ImageInfo>),
-    Explained {
-        generation: u64,
-        class: usize,
-        panes: Vec<Result<PaneResult, String>>,
-    },
-    Exported(PathBuf),
-    /// Something failed; the previous state stays.
-    Failed {
-        what: String,
-        message: String,
-    },
-}
+use crate::engine::{
+    Explainer, Explanation, InputMapping, Labels, Method, Model, OverlayStyle, builtin,
+};
 
 struct Session {
     model: Option<Arc<Model>>,
     labels: Option<Labels>,
-    image: Option<Loaded>,
-    /// The last explanation, for exports.
-    last: Option<(usize, Vec<Result<Explanation, String>>)>,
+    image: Option<Photo>,
+    /// The last explanation, for redrawing and exports.
+    last: Option<Last>,
 }
 
-struct Loaded {
+/// The open photo at full resolution and as displayed, each with its mapping to the model
+/// input, and its forward pass (none while no model is loaded).
+struct Photo {
     source: ImageSource,
     photo: RgbImage,
     mapping: InputMapping,
+    display: Arc<RgbImage>,
+    display_mapping: InputMapping,
     explainer: Option<Explainer<'static>>,
+}
+
+struct Last {
+    generation: u64,
+    class: usize,
+    panes: Vec<(Method, Result<Explanation, String>)>,
 }
 
 /// Starts the worker; `notify` runs after every response (the app requests a repaint there).
@@ -170,7 +64,9 @@ pub fn spawn(
             };
             let mut taken = 0u64;
             while let Ok(first) = req_rx.recv() {
-                let (batch, count) = coalesce(first, &req_rx);
+                let mut queue = vec![first];
+                queue.extend(req_rx.try_iter());
+                let (batch, count) = coalesce(queue);
                 taken += count;
                 for req in batch {
                     for r in s.handle(req) {
@@ -189,21 +85,16 @@ pub fn spawn(
     Ok((req_tx, resp_rx))
 }
 
-/// The queued requests in order, keeping only the newest `Explain`, and how many were taken.
-fn coalesce(first: Request, rx: &Receiver<Request>) -> (Vec<Request>, u64) {
-    let mut queue = vec![first];
-    while let Ok(r) = rx.try_recv() {
-        queue.push(r);
-    }
+/// The queued requests in order without those a later one supersedes, and how many were taken.
+fn coalesce(queue: Vec<Request>) -> (Vec<Request>, u64) {
     let count = queue.len() as u64;
-    let last_explain = queue
-        .iter()
-        .rposition(|r| matches!(r, Request::Explain { .. }));
+    let keep: Vec<bool> = (0..queue.len())
+        .map(|i| !queue[i + 1..].iter().any(|n| queue[i].is_superseded_by(n)))
+        .collect();
     let kept = queue
         .into_iter()
-        .enumerate()
-        .filter(|(i, r)| !matches!(r, Request::Explain { .. }) || Some(*i) == last_explain)
-        .map(|(_, r)| r)
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
         .collect();
     (kept, count)
 }
@@ -224,13 +115,25 @@ impl Session {
                 generation,
                 class,
                 panes,
-            } => vec![self.explain(generation, class, &panes)],
-            Request::Export { kind, path, style } => {
-                vec![match self.export(&kind, &path, &style) {
-                    Ok(()) => Response::Exported(path),
-                    Err(e) => failed(format!("export to {}", path.display()), format!("{e:#}")),
-                }]
+                style,
+            } => {
+                let explained = self.explain(generation, class, &panes);
+                let mut out = vec![explained];
+                out.extend(self.render(generation, style));
+                out
             }
+            Request::Render { generation, style } => {
+                self.render(generation, style).into_iter().collect()
+            }
+            Request::Export {
+                generation,
+                kind,
+                path,
+                style,
+            } => vec![match self.export(generation, &kind, &path, &style) {
+                Ok(()) => Response::Exported(path),
+                Err(e) => failed(format!("export to {}", path.display()), format!("{e:#}")),
+            }],
         }
     }
 
@@ -283,22 +186,31 @@ impl Session {
         }
     }
 
-    /// Preprocesses and runs the forward pass once for this photo.
+    /// Preprocesses (the CLI's photo → input step) and runs the forward pass once.
     fn prepare(&mut self, source: ImageSource, photo: RgbImage) -> Vec<Response> {
+        let (w, h) = photo.dimensions();
+        let (dw, dh) = fit_size(w, h, MAX_DISPLAY_SIDE);
+        let display = match resize_rgb(&photo, dw, dh) {
+            Ok(d) => Arc::new(d),
+            Err(e) => return vec![failed("display copy", e)],
+        };
         let Some(model) = self.model.clone() else {
-            self.image = Some(Loaded {
+            self.image = Some(Photo {
                 source,
                 photo,
-                mapping: InputMapping::identity(1, 1),
+                mapping: InputMapping::identity(w, h),
+                display,
+                display_mapping: InputMapping::identity(dw, dh),
                 explainer: None,
             });
             return Vec::new();
         };
-        let result = (|| -> crate::engine::Result<(InputMapping, Explainer<'static>)> {
-            let (input, mapping) = model.preprocess.apply(&photo, model.device())?;
-            Ok((mapping, Explainer::new_shared(model.clone(), &input)?))
-        })();
-        let (mapping, explainer) = match result {
+        // On failure the photo is kept (a model that suits it may come next).
+        let result = from_photo(&model, photo, PhotoFit::CenterCrop).and_then(|loaded| {
+            let explainer = Explainer::new_shared(model.clone(), &loaded.input)?;
+            Ok((loaded, explainer))
+        });
+        let (loaded, explainer) = match result {
             Ok(r) => r,
             Err(e) => return vec![failed(format!("explain {}", source.name()), e)],
         };
@@ -306,28 +218,21 @@ impl Session {
             Ok(p) => p,
             Err(e) => return vec![failed("predictions", e)],
         };
-        let (w, h) = photo.dimensions();
-        let s = (MAX_DISPLAY_SIDE as f32 / w.max(h) as f32).min(1.0);
-        let (dw, dh) = (
-            ((w as f32 * s).round() as u32).max(1),
-            ((h as f32 * s).round() as u32).max(1),
-        );
-        let display = match resize_rgb(&photo, dw, dh) {
-            Ok(d) => d,
-            Err(e) => return vec![failed("display copy", e)],
-        };
+        let display_mapping = loaded.mapping.for_photo_size(dw, dh);
         let info = ImageInfo {
             source: source.clone(),
             original: (w, h),
-            display,
-            mapping: mapping.for_photo_size(dw, dh),
+            display: display.clone(),
+            mapping: display_mapping,
             predictions,
         };
         self.last = None;
-        self.image = Some(Loaded {
+        self.image = Some(Photo {
             source,
-            photo,
-            mapping,
+            photo: loaded.photo,
+            mapping: loaded.mapping,
+            display,
+            display_mapping,
             explainer: Some(explainer),
         });
         vec![Response::ImageLoaded(Box::new(info))]
@@ -340,31 +245,35 @@ impl Session {
         let class = match class {
             Some(c) => c,
             None => match ex.top_k(1) {
-                Ok(p) => p[0].class,
+                Ok(p) if !p.is_empty() => p[0].class,
+                Ok(_) => return failed("explain", "the model predicts no classes"),
                 Err(e) => return failed("explain", e),
             },
         };
-        let results: Vec<Result<Explanation, String>> = panes
+        let results: Vec<(Method, Result<Explanation, String>)> = panes
             .iter()
             .map(|p| {
-                ex.explain(p.method, p.layer.as_deref(), class)
-                    .map_err(|e| e.to_string())
+                let r = ex
+                    .explain(p.method, p.layer.as_deref(), class)
+                    .map_err(|e| e.to_string());
+                (p.method, r)
             })
             .collect();
         let panes = results
             .iter()
-            .map(|r| {
+            .map(|(m, r)| {
                 r.as_ref().map_err(Clone::clone).map(|e| PaneResult {
-                    method: e.method,
+                    method: *m,
                     layer: e.layer.clone(),
-                    signed: e.signed_map(),
-                    guided_rgb: (e.raw.shape.len() == 3)
-                        .then(|| deprocess_gradient(&e.raw.data, e.raw.shape[2], e.raw.shape[1])),
                     explanation: e.clone(),
                 })
             })
             .collect();
-        self.last = Some((class, results));
+        self.last = Some(Last {
+            generation,
+            class,
+            panes: results,
+        });
         Response::Explained {
             generation,
             class,
@@ -372,34 +281,64 @@ impl Session {
         }
     }
 
+    /// Draws the last explanation's panes on the display photo: the canvas shows these pixels.
+    /// Nothing when that explanation is not `generation` (it failed, or a newer one is on its
+    /// way and will be drawn when it comes).
+    fn render(&self, generation: u64, style: OverlayStyle) -> Option<Response> {
+        let (img, last) = (self.image.as_ref()?, self.last.as_ref()?);
+        if last.generation != generation {
+            return None;
+        }
+        let panes = last
+            .panes
+            .iter()
+            .map(|(_, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|e| pane_pixels(&img.display, &img.display_mapping, e, &style))
+            })
+            .collect();
+        Some(Response::Rendered(Rendered {
+            generation,
+            style,
+            panes,
+        }))
+    }
+
     fn export(
         &self,
+        generation: u64,
         kind: &ExportKind,
         path: &std::path::Path,
-        s: &ExportStyle,
+        s: &DrawStyle,
     ) -> anyhow::Result<()> {
         let img = self
             .image
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no image is open"))?;
-        let (class, results) = self
+        let last = self
             .last
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("nothing is explained yet"))?;
+        anyhow::ensure!(
+            last.generation == generation,
+            "the view changed while the export waited; export again"
+        );
         let ex = img
             .explainer
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no explanation"))?;
+        let class = last.class;
         let prob = ex
             .predictions()?
             .iter()
-            .find(|p| p.class == *class)
+            .find(|p| p.class == class)
             .map_or(0.0, |p| p.probability);
-        let label = label_of(self.labels.as_ref(), *class);
+        let label = label_of(self.labels.as_ref(), class);
         let pane = |i: usize| -> anyhow::Result<&Explanation> {
-            match results.get(i) {
-                Some(Ok(e)) => Ok(e),
-                Some(Err(why)) => Err(anyhow::anyhow!("{why}")),
+            match last.panes.get(i) {
+                Some((_, Ok(e))) => Ok(e),
+                Some((_, Err(why))) => Err(anyhow::anyhow!("{why}")),
                 None => Err(anyhow::anyhow!("no pane {i}")),
             }
         };
@@ -414,44 +353,99 @@ impl Session {
                     layer: &e.layer,
                     threshold: s.threshold,
                 };
-                let out =
-                    annotated_with_caption(&img.photo, &img.mapping, e, &s.style, &boxes, &caption);
+                let out = annotated_with_caption(
+                    &img.photo,
+                    &img.mapping,
+                    e,
+                    &s.overlay,
+                    &boxes,
+                    &caption,
+                );
                 save_png(path, &out)?;
             }
             ExportKind::Composite => {
-                let (w, h) = img.photo.dimensions();
-                let k = (1600.0 / w.max(h) as f32).min(1.0);
-                let (pw, ph) = (
-                    ((w as f32 * k) as u32).max(1),
-                    ((h as f32 * k) as u32).max(1),
-                );
-                let photo = resize_rgb(&img.photo, pw, ph)?;
-                let mapping = img.mapping.for_photo_size(pw, ph);
-                let panes: Vec<(String, RgbImage)> = results
+                let panes: Vec<GridPane> = last
+                    .panes
                     .iter()
-                    .map(|r| match r {
-                        Ok(e) => {
-                            let boxes =
-                                photo_boxes(&e.localization, &mapping, s.threshold, s.all_boxes);
-                            let title = if e.method.uses_layer() {
-                                format!("{} · {}", e.method.title(), e.layer)
-                            } else {
-                                e.method.title().to_owned()
-                            };
-                            (title, annotated(&photo, &mapping, e, &s.style, &boxes))
-                        }
-                        Err(why) => ("n/a".to_owned(), unavailable_pane(&photo, why)),
+                    .map(|(m, r)| GridPane {
+                        method: *m,
+                        result: r.as_ref().map_err(String::as_str),
                     })
                     .collect();
-                let caption = format!(
-                    "{label}  {:.1}% · class {class} · τ {:.2}",
-                    prob * 100.0,
-                    s.threshold
-                );
-                save_png(path, &with_caption_for(&composite(&panes), &caption, pw))?;
+                let architecture = ex.model().architecture.clone();
+                let caption = grid_caption(&label, prob, class, s.threshold, &architecture);
+                let settings = GridSettings {
+                    style: &s.overlay,
+                    threshold: s.threshold,
+                    all_boxes: s.all_boxes,
+                    caption: &caption,
+                };
+                let grid = compare_grid(&img.photo, &img.mapping, &panes, &settings)?;
+                save_png(path, &grid)?;
             }
             ExportKind::RawNpy(i) => pane(*i)?.raw.write_npy(path)?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::protocol::ModelSource;
+
+    fn explain(generation: u64) -> Request {
+        Request::Explain {
+            generation,
+            class: None,
+            panes: Vec::new(),
+            style: OverlayStyle::default(),
+        }
+    }
+
+    fn render(generation: u64) -> Request {
+        Request::Render {
+            generation,
+            style: OverlayStyle::default(),
+        }
+    }
+
+    fn generation(r: &Request) -> Option<u64> {
+        match r {
+            Request::Explain { generation, .. } | Request::Render { generation, .. } => {
+                Some(*generation)
+            }
+            _ => None,
+        }
+    }
+
+    /// A newer explanation supersedes older ones and any pending redraw; loads and opens are
+    /// never dropped, and the order of what is kept is the order of asking.
+    #[test]
+    fn coalescing_keeps_loads_and_only_the_newest_explanation() {
+        let queue = vec![
+            explain(1),
+            Request::OpenImage(ImageSource::Sample),
+            render(1),
+            explain(2),
+            Request::LoadModel(ModelSource::Builtin, candle_core::Device::Cpu),
+            explain(3),
+            render(3),
+        ];
+        let (kept, count) = coalesce(queue);
+        assert_eq!(count, 7, "every request counts as taken");
+        assert_eq!(kept.len(), 4);
+        assert!(matches!(kept[0], Request::OpenImage(_)));
+        assert!(matches!(kept[1], Request::LoadModel(..)));
+        assert!(matches!(kept[2], Request::Explain { .. }));
+        assert_eq!(generation(&kept[2]), Some(3));
+        assert!(matches!(kept[3], Request::Render { .. }));
+        assert_eq!(generation(&kept[3]), Some(3));
+    }
+
+    #[test]
+    fn a_lone_request_is_kept() {
+        let (kept, count) = coalesce(vec![render(5)]);
+        assert_eq!((kept.len(), count), (1, 1));
     }
 }

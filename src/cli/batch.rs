@@ -3,15 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camscope::engine::annotate::{Caption, annotated_with_caption, photo_boxes};
 use camscope::engine::io::write_atomic;
 use camscope::engine::labels::label_of;
 use camscope::engine::preprocess::IMAGE_EXTENSIONS;
-use camscope::engine::render::save_png;
-use camscope::engine::{Explainer, Labels, Method, Model, OverlayStyle};
+use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
+use camscope::engine::{Error, Explainer, Labels, Method, Model, OverlayStyle};
 
-use super::explain::{ViewArgs, load_photo};
-use super::{ModelArgs, RenderArgs, parse_method};
+use super::input::{self, Source, ViewArgs};
+use super::{EXIT_PARTIAL, ModelArgs, RenderArgs, parse_method};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,7 +45,7 @@ struct Row {
 /// The image files of `dir`, sorted by name.
 pub fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", dir.display()))?
+        .map_err(|e| Error::read(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
@@ -68,7 +67,7 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn one(&self, path: &Path, out: &Path) -> anyhow::Result<Row> {
-        let loaded = load_photo(self.model, path, self.args.view.resize)?;
+        let loaded = input::load(self.model, Source::Photo(path), self.args.view.resize)?;
         let ex = Explainer::new(self.model, &loaded.input)?;
         let top = ex.top_k(1)?.remove(0);
         let e = ex.explain(self.args.method, self.args.view.layer.as_deref(), top.class)?;
@@ -140,10 +139,9 @@ fn csv_field(s: &str) -> String {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
-    let labels = super::labels(args.view.labels.as_deref(), &model)?;
+    let labels = input::labels(args.view.labels.as_deref(), &model)?;
     let files = image_files(&args.images)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
     let job = Job {
         model: &model,
         labels: labels.as_ref(),
@@ -212,14 +210,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("unreadable:");
+        // Each failure was reported with its message as it happened; the list is a reminder.
+        eprintln!("failed:");
         for f in &failed {
-            eprintln!(
-                "  {}: {}",
-                f["file"].as_str().unwrap_or(""),
-                f["error"].as_str().unwrap_or("")
-            );
+            eprintln!("  {}", f["file"].as_str().unwrap_or(""));
         }
-        Ok(ExitCode::FAILURE)
+        Ok(ExitCode::from(EXIT_PARTIAL))
     }
 }

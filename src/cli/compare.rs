@@ -4,16 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use camscope::engine::Explainer;
-use camscope::engine::annotate::{annotated, photo_boxes, unavailable_pane};
 use camscope::engine::labels::label_of;
-use camscope::engine::preprocess::resize_rgb;
-use camscope::engine::render::{composite, save_png, with_caption_for};
+use camscope::engine::render::{
+    GridPane, GridSettings, compare_grid, grid_caption, photo_boxes, save_png,
+};
 
-use super::explain::{ViewArgs, load_photo};
-use super::{Methods, ModelArgs, RenderArgs, box_json, parse_methods};
-
-/// Panes wider or taller than this are scaled down in the composite.
-const MAX_PANE_SIDE: u32 = 1600;
+use super::input::{self, Source, ViewArgs};
+use super::{Methods, ModelArgs, RenderArgs, box_json, outln, parse_methods};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,8 +39,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let style = args.render.style()?;
-    let labels = super::labels(args.view.labels.as_deref(), &model)?;
-    let loaded = load_photo(&model, &args.image, args.view.resize)?;
+    let labels = input::labels(args.view.labels.as_deref(), &model)?;
+    let loaded = input::load(&model, Source::Photo(&args.image), args.view.resize)?;
     let explainer = Explainer::new(&model, &loaded.input)?;
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
@@ -54,60 +51,56 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map_or(0.0, |p| p.probability);
     let label = label_of(labels.as_ref(), class);
 
-    // Panes are drawn on a preview-sized copy of the photo.
-    let (w, h) = loaded.photo.dimensions();
-    let s = (MAX_PANE_SIDE as f32 / w.max(h) as f32).min(1.0);
-    let (pw, ph) = (
-        ((w as f32 * s).round() as u32).max(1),
-        ((h as f32 * s).round() as u32).max(1),
-    );
-    let photo = resize_rgb(&loaded.photo, pw, ph)?;
-    let mapping = loaded.mapping.for_photo_size(pw, ph);
-
-    let mut panes = Vec::new();
+    let results: Vec<_> = args
+        .methods
+        .0
+        .iter()
+        .map(|&m| {
+            let r = explainer
+                .explain(m, args.view.layer.as_deref(), class)
+                .map_err(|e| e.to_string());
+            (m, r)
+        })
+        .collect();
     let mut report = Vec::new();
-    for &m in &args.methods.0 {
-        match explainer.explain(m, args.view.layer.as_deref(), class) {
+    for (m, r) in &results {
+        report.push(match r {
             Ok(e) => {
                 let boxes = photo_boxes(
-                    &e.localization,
-                    &mapping,
-                    args.render.threshold,
-                    args.render.all_boxes,
-                );
-                let title = if m.uses_layer() {
-                    format!("{} · {}", m.title(), e.layer)
-                } else {
-                    m.title().to_owned()
-                };
-                panes.push((title, annotated(&photo, &mapping, &e, &style, &boxes)));
-                let full = photo_boxes(
                     &e.localization,
                     &loaded.mapping,
                     args.render.threshold,
                     args.render.all_boxes,
                 );
-                report.push(
-                    serde_json::json!({"method": m, "layer": e.layer, "boxes": box_json(&full)}),
-                );
+                serde_json::json!({"method": m, "layer": e.layer, "boxes": box_json(&boxes)})
             }
             Err(err) => {
                 eprintln!("camscope: {m}: {err}");
-                panes.push((
-                    format!("{} · n/a", m.title()),
-                    unavailable_pane(&photo, &err.to_string()),
-                ));
-                report.push(serde_json::json!({"method": m, "error": err.to_string()}));
+                serde_json::json!({"method": m, "error": err})
             }
-        }
+        });
     }
-    let caption = format!(
-        "{label}  {:.1}% · class {class} · τ {:.2} · {}",
-        probability * 100.0,
+    let panes: Vec<GridPane> = results
+        .iter()
+        .map(|(m, r)| GridPane {
+            method: *m,
+            result: r.as_ref().map_err(String::as_str),
+        })
+        .collect();
+    let caption = grid_caption(
+        &label,
+        probability,
+        class,
         args.render.threshold,
-        model.architecture
+        &model.architecture,
     );
-    let grid = with_caption_for(&composite(&panes), &caption, pw);
+    let settings = GridSettings {
+        style: &style,
+        threshold: args.render.threshold,
+        all_boxes: args.render.all_boxes,
+        caption: &caption,
+    };
+    let grid = compare_grid(&loaded.photo, &loaded.mapping, &panes, &settings)?;
     save_png(&args.out, &grid)?;
     if args.json {
         let out = serde_json::json!({
@@ -120,9 +113,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "out": args.out.display().to_string(),
             "size": [grid.width(), grid.height()],
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
+        outln!(
             "wrote {} ({}×{})",
             args.out.display(),
             grid.width(),

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use camscope::engine::wsol::{LocEvaluator, LocMetrics};
-use camscope::engine::{BBox, Explainer};
+use camscope::engine::{BBox, Error, Explainer};
 
-use super::explain::{ResizeArg, load_photo};
-use super::{Methods, ModelArgs, parse_methods};
+use super::input::{self, ResizeArg, Source};
+use super::{EXIT_PARTIAL, Methods, ModelArgs, outln, parse_methods};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,8 +43,7 @@ pub struct Item {
 /// its boxes (all with one class).
 pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
     let path = dir.join("boxes.csv");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
     let mut items: Vec<Item> = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let line = line.trim();
@@ -94,7 +93,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let path = args.dataset.join(&item.file);
         let result = (|| -> anyhow::Result<()> {
             model.check_class(item.class)?;
-            let loaded = load_photo(&model, &path, args.resize)?;
+            let loaded = input::load(&model, Source::Photo(&path), args.resize)?;
             let ex = Explainer::new(&model, &loaded.input)?;
             let top1 = ex.top_k(1)?[0].class;
             for &m in &args.methods.0 {
@@ -138,9 +137,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "unavailable": unavailable,
             "failed": failed,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
+        outln!(
             "{:16} {:>6} {:>8} {:>9} {:>12} {:>10} {:>6} {:>12}",
             "method",
             "images",
@@ -152,7 +151,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "MaxBoxAccV2"
         );
         for (m, r) in &metrics {
-            println!(
+            outln!(
                 "{m:16} {:>6} {:>8.2} {:>9.2} {:>12.2} {:>10.2} {:>6.2} {:>12.2}",
                 r.images,
                 r.accuracy,
@@ -164,12 +163,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             );
         }
         for (m, why) in &unavailable {
-            println!("{m:16} n/a: {why}");
+            outln!("{m:16} n/a: {why}");
         }
     }
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        ExitCode::from(EXIT_PARTIAL)
     })
 }

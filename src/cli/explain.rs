@@ -1,19 +1,16 @@
 //! `camscope explain`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use candle_core::Tensor;
-use image::RgbImage;
 
-use camscope::engine::annotate::{Caption, annotated_with_caption, input_picture, photo_boxes};
 use camscope::engine::labels::label_of;
-use camscope::engine::preprocess::load_image;
-use camscope::engine::render::save_png;
-use camscope::engine::{Array, Error, Explainer, InputMapping, Method, Model, ResizeMode};
+use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
+use camscope::engine::{Array, Explainer, Method};
 
-use super::{ModelArgs, RenderArgs, box_json, parse_method};
+use super::input::{self, Source, ViewArgs};
+use super::{ModelArgs, RenderArgs, box_json, outln, parse_method};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["image", "input_npy"])))]
@@ -53,86 +50,16 @@ pub struct Args {
     json: bool,
 }
 
-/// Where to look and how to read the photo: shared by `explain`, `compare` and `batch`.
-#[derive(clap::Args, Clone)]
-pub struct ViewArgs {
-    /// The layer to explain (see `camscope layers`); default: the last convolutional block.
-    #[arg(long, value_name = "NAME")]
-    pub layer: Option<String>,
-    /// Class names, one per line (default: ImageNet's for 1000-class models).
-    #[arg(long, value_name = "FILE")]
-    pub labels: Option<PathBuf>,
-    /// How a photo becomes the model input: the model's center crop, or the whole photo
-    /// stretched to the input size.
-    #[arg(long, value_enum, default_value = "center-crop")]
-    pub resize: ResizeArg,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy)]
-pub enum ResizeArg {
-    CenterCrop,
-    Stretch,
-}
-
-/// A model input with the picture it came from and the way back to it.
-pub struct Loaded {
-    pub input: Tensor,
-    pub mapping: InputMapping,
-    /// The decoded photo, or the input itself turned back into a picture.
-    pub photo: RgbImage,
-}
-
-/// Decodes and preprocesses a photo for `model`.
-pub fn load_photo(model: &Model, path: &Path, resize: ResizeArg) -> anyhow::Result<Loaded> {
-    let photo = load_image(path)?;
-    let pre = match resize {
-        ResizeArg::CenterCrop => model.preprocess,
-        ResizeArg::Stretch => {
-            let (h, _) = model.preprocess.input_size();
-            model
-                .preprocess
-                .with_mode(ResizeMode::Stretch { size: h as u32 })
-        }
-    };
-    let (input, mapping) = pre.apply(&photo, model.device())?;
-    Ok(Loaded {
-        input,
-        mapping,
-        photo,
-    })
-}
-
-/// Reads a preprocessed `.npy` input.
-pub fn load_npy(model: &Model, path: &Path) -> anyhow::Result<Loaded> {
-    let a = Array::read_npy(path)?;
-    let (h, w) = match a.shape.as_slice() {
-        [1, 3, h, w] | [3, h, w] if *h > 0 && *w > 0 => (*h, *w),
-        s => {
-            return Err(Error::BadNpy {
-                path: path.to_owned(),
-                reason: format!("expected shape (1, 3, H, W) or (3, H, W), found {s:?}"),
-            }
-            .into());
-        }
-    };
-    let photo = input_picture(&a.data, w, h, &model.preprocess);
-    let input = Tensor::from_vec(a.data, (1, 3, h, w), model.device())?;
-    Ok(Loaded {
-        input,
-        mapping: InputMapping::identity(w as u32, h as u32),
-        photo,
-    })
-}
-
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let style = args.render.style()?;
-    let labels = super::labels(args.view.labels.as_deref(), &model)?;
-    let loaded = match (&args.image, &args.input_npy) {
-        (Some(p), _) => load_photo(&model, p, args.view.resize)?,
-        (None, Some(p)) => load_npy(&model, p)?,
+    let labels = input::labels(args.view.labels.as_deref(), &model)?;
+    let source = match (&args.image, &args.input_npy) {
+        (Some(p), _) => Source::Photo(p),
+        (None, Some(p)) => Source::Npy(p),
         (None, None) => anyhow::bail!("either --image or --input-npy is needed"),
     };
+    let loaded = input::load(&model, source, args.view.resize)?;
     let explainer = Explainer::new(&model, &loaded.input)?;
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
@@ -202,11 +129,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "map_shape": [e.map.height, e.map.width],
             "out": args.out.as_ref().map(|p| p.display().to_string()),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{} ({})", args.model.display(), model.architecture);
+        outln!("{} ({})", args.model.display(), model.architecture);
         for p in &top {
-            println!(
+            outln!(
                 "  {:>5}  {:6.2}%  logit {:8.3}  {}",
                 p.class,
                 p.probability * 100.0,
@@ -214,7 +141,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 label_of(labels.as_ref(), p.class)
             );
         }
-        println!(
+        outln!(
             "{} of class {class} ({label}) at {} {:?}; box at τ {}: {:?}",
             e.method.title(),
             e.layer,
@@ -223,7 +150,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             box_json(&boxes).first()
         );
         if let Some(p) = &args.out {
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
         }
     }
     Ok(ExitCode::SUCCESS)

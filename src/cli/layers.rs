@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::ModelArgs;
+use super::{ModelArgs, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,10 +28,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "cam": model.cam_head().map(|h| model.display_name(h.layer).to_owned()).ok(),
             "layers": layers,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} ({}, {} classes, {:.2} M parameters)",
         args.model.display(),
         model.architecture,
@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(a) = &l.alias_of {
             notes.push(format!("= {a}"));
         }
-        println!("  {:width$}  {shape:14} {}", l.name, notes.join(", "));
+        outln!("  {:width$}  {shape:14} {}", l.name, notes.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

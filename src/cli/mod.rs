@@ -6,14 +6,29 @@ mod bench;
 mod compare;
 mod eval_loc;
 mod explain;
+mod input;
 mod layers;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use camscope::engine::{self, BBox, Blend, Colormap, Labels, Method, Model, OverlayStyle};
+use camscope::engine::{self, BBox, Blend, Colormap, Method, Model, OverlayStyle};
+
+/// Exit code of `batch` and `eval-loc` when some inputs failed and the others were processed
+/// (docs/cli.md lists every code).
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// `println!` that returns the write error instead of panicking, so that a closed pipe
+/// (`camscope layers … | head`) ends the command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use outln;
 
 #[derive(Parser)]
 #[command(
@@ -153,11 +168,11 @@ impl ModelArgs {
     }
 }
 
-/// Class names: `--labels FILE`, else the built-in ImageNet names for 1000-class heads.
-pub fn labels(path: Option<&Path>, model: &Model) -> anyhow::Result<Option<Labels>> {
-    Ok(match path {
-        Some(p) => Some(Labels::from_file(p, model.num_classes())?),
-        None => Labels::for_classes(model.num_classes()),
+/// Whether `e` comes from writing to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -5,8 +5,7 @@ use std::path::Path;
 use candle_core::Device;
 
 use super::error::Result;
-use super::model::Model;
-use super::weights::Weights;
+use super::models::{Model, Weights};
 
 /// What `--model` defaults to; shown in messages and JSON.
 pub const NAME: &str = "builtin:efficientnet_lite0";

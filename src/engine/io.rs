@@ -13,10 +13,6 @@ pub fn write_atomic(
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -39,7 +35,7 @@ pub fn write_atomic(
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
+        return Err(Error::write(path, e));
     }
     Ok(())
 }

@@ -18,10 +18,7 @@ impl Labels {
 
     /// Reads one name per line; the file must name exactly `num_classes` classes.
     pub fn from_file(path: &Path, num_classes: usize) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
         let names: Vec<String> = text
             .lines()
             .map(|l| l.trim().to_owned())
@@ -46,10 +43,6 @@ impl Labels {
 
     pub fn name(&self, class: usize) -> Option<&str> {
         self.0.get(class).map(String::as_str)
-    }
-
-    pub fn names(&self) -> &[String] {
-        &self.0
     }
 }
 

@@ -34,10 +34,6 @@ impl Map {
         self.data.iter().copied().fold(f32::INFINITY, f32::min)
     }
 
-    pub fn mean(&self) -> f64 {
-        self.data.iter().map(|&v| v as f64).sum::<f64>() / self.data.len().max(1) as f64
-    }
-
     pub fn relu(mut self) -> Self {
         for v in &mut self.data {
             *v = v.max(0.0);

@@ -1,26 +1,22 @@
-//! The engine: models, preprocessing and explanation methods. It knows nothing of any UI.
+//! The engine: models, preprocessing, explanation methods and rendering. It knows nothing of
+//! any UI; the CLI and the app are thin layers over it (docs/architecture.md draws the map).
 
-pub mod annotate;
 pub mod builtin;
 pub mod colormap;
 mod colormap_tables;
-mod efficientnet;
 pub mod error;
+pub mod input;
 pub mod io;
 pub mod labels;
-mod layers;
 pub mod localize;
 pub mod maps;
 pub mod methods;
-pub mod model;
+pub mod models;
 pub mod npy;
 pub mod ops;
 pub mod preprocess;
 pub mod render;
-mod resnet;
 pub mod text;
-mod vgg;
-pub mod weights;
 pub mod wsol;
 
 pub use colormap::Colormap;
@@ -28,8 +24,8 @@ pub use error::{Error, Result};
 pub use labels::Labels;
 pub use localize::BBox;
 pub use maps::Map;
-pub use methods::{Explainer, Explanation, Method, Prediction};
-pub use model::{LayerInfo, Model};
+pub use methods::{Explainer, Explanation, Method, Prediction, Produces};
+pub use models::{LayerInfo, Model};
 pub use npy::Array;
 pub use preprocess::{InputMapping, Preprocess, ResizeMode};
 pub use render::{Blend, OverlayStyle};

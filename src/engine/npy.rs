@@ -51,10 +51,7 @@ impl Array {
     }
 
     pub fn read_npy(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
         Self::from_npy_bytes(&bytes).map_err(|reason| Error::BadNpy {
             path: path.to_owned(),
             reason,

@@ -140,7 +140,13 @@ fn round_half_even(v: f64) -> u32 {
 
 /// Antialiased bilinear resize (PIL's `BILINEAR` for downscaling).
 pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
-    let fail = |e: String| Error::BadInput(format!("resizing to {w}×{h}: {e}"));
+    let fail = |reason: String| Error::Resize {
+        from_w: img.width(),
+        from_h: img.height(),
+        to_w: w,
+        to_h: h,
+        reason,
+    };
     if img.dimensions() == (w, h) {
         return Ok(img.clone());
     }
@@ -214,10 +220,7 @@ impl InputMapping {
 /// Decodes PNG, JPEG (with its EXIF orientation applied), WebP, BMP or TIFF into 8-bit RGB.
 /// Grey, alpha and 16-bit images are converted; alpha is dropped, as PIL's `convert("RGB")`.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
-    let reader = ImageReader::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let reader = ImageReader::open(path).map_err(|e| Error::read(path, e))?;
     decode(reader, path)
 }
 

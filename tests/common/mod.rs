@@ -27,7 +27,7 @@ pub fn npy_tensor(path: &str) -> Tensor {
     Tensor::from_vec(a.data, a.shape, &Device::Cpu).unwrap()
 }
 
-/// max |a − b| / max |b|: the parity measure of the issue (relative to the reference's scale).
+/// max |a − b| / max |b|: the parity measure (relative to the reference's scale).
 pub fn rel_err(actual: &[f32], reference: &[f32]) -> f32 {
     assert_eq!(actual.len(), reference.len(), "sizes differ");
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -55,6 +55,19 @@ pub fn camscope(args: &[&str]) -> (bool, String, String) {
         .expect("the camscope binary runs");
     (
         out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the camscope binary; returns (exit code, stdout, stderr).
+pub fn camscope_code(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_camscope"))
+        .args(args)
+        .output()
+        .expect("the camscope binary runs");
+    (
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )

@@ -1,0 +1,187 @@
+//! Everything a panel may ask for, applied after the frame is drawn. A dropped file becomes
+//! the same command as File → Open.
+
+use std::path::{Path, PathBuf};
+
+use egui::Vec2;
+
+use super::CamscopeApp;
+use super::mirror::Status;
+use super::picker::PickKind;
+use super::prefs::{Display, remember};
+use super::protocol::{ExportKind, ImageSource, ModelSource, PaneSpec, Request};
+use crate::engine::Method;
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    OpenImage(PathBuf),
+    OpenSample,
+    OpenModel(PathBuf),
+    OpenBuiltinModel,
+    /// Ask the picker for a file of this kind.
+    Pick(PickKind, PickPurpose),
+    /// `None`: the top-1 class.
+    SetClass(Option<usize>),
+    /// Pane `i` of the current view gets another method or layer.
+    SetPane(usize, PaneSpec),
+    AddPane,
+    RemovePane,
+    SetCompare(bool),
+    SetGpu(bool),
+    SetDisplay(Display),
+    /// Write the view of `generation` (the one on screen when export was chosen).
+    Export {
+        kind: ExportKind,
+        path: PathBuf,
+        generation: u64,
+    },
+    /// Zoom by `factor` keeping the point `at` (relative to the canvas centre) in place.
+    Zoom {
+        factor: f32,
+        at: Vec2,
+    },
+    Pan(Vec2),
+    ResetView,
+    /// What the pointer is over, for the status bar.
+    Hover(Option<String>),
+}
+
+/// What a picked file is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PickPurpose {
+    OpenImage,
+    OpenModel,
+    /// Export the view of this generation.
+    Export(ExportKind, u64),
+}
+
+impl PickPurpose {
+    /// The command for the picked `path`.
+    pub fn command(self, path: PathBuf) -> Command {
+        match self {
+            PickPurpose::OpenImage => Command::OpenImage(path),
+            PickPurpose::OpenModel => Command::OpenModel(path),
+            PickPurpose::Export(kind, generation) => Command::Export {
+                kind,
+                path,
+                generation,
+            },
+        }
+    }
+}
+
+/// A dropped `.safetensors` opens as a model; anything else is tried as an image.
+pub fn command_for_dropped(p: &Path) -> Command {
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if ext == "safetensors" {
+        Command::OpenModel(p.to_owned())
+    } else {
+        // Unknown extensions too: the worker's decoder says what is wrong.
+        Command::OpenImage(p.to_owned())
+    }
+}
+
+/// The most panes the compare view shows, and the fewest.
+pub const MAX_PANES: usize = 4;
+pub const MIN_PANES: usize = 2;
+
+impl CamscopeApp {
+    pub(super) fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::OpenImage(p) => {
+                remember(&mut self.prefs.recent_images, &p);
+                self.prefs.image = Some(p.clone());
+                self.send(Request::OpenImage(ImageSource::File(p)));
+            }
+            Command::OpenSample => {
+                self.prefs.image = None;
+                self.send(Request::OpenImage(ImageSource::Sample));
+            }
+            Command::OpenModel(p) => {
+                remember(&mut self.prefs.recent_models, &p);
+                self.prefs.model = Some(p.clone());
+                self.send(Request::LoadModel(ModelSource::File(p), self.device()));
+            }
+            Command::OpenBuiltinModel => {
+                self.prefs.model = None;
+                self.send(Request::LoadModel(ModelSource::Builtin, self.device()));
+            }
+            Command::SetGpu(on) => {
+                self.prefs.use_gpu = on;
+                let source = match &self.prefs.model {
+                    Some(p) => ModelSource::File(p.clone()),
+                    None => ModelSource::Builtin,
+                };
+                self.send(Request::LoadModel(source, self.device()));
+            }
+            Command::Pick(kind, purpose) => {
+                let tx = self.picked_tx.clone();
+                let ctx = self.ctx.clone();
+                self.picker.pick(
+                    kind,
+                    Box::new(move |path| {
+                        let _ = tx.send((purpose, path));
+                        ctx.request_repaint();
+                    }),
+                );
+            }
+            Command::SetClass(c) => {
+                self.mirror.class = c;
+                self.mirror.needs_explain = true;
+            }
+            Command::SetPane(i, spec) => {
+                if let Some(pane) = self.prefs.pane_mut(i) {
+                    *pane = spec;
+                    self.mirror.needs_explain = true;
+                }
+            }
+            Command::AddPane => {
+                if self.prefs.compare.len() < MAX_PANES {
+                    self.prefs.compare.push(PaneSpec {
+                        method: Method::GradCam,
+                        layer: None,
+                    });
+                    self.mirror.needs_explain = true;
+                }
+            }
+            Command::RemovePane => {
+                if self.prefs.compare.len() > MIN_PANES {
+                    self.prefs.compare.pop();
+                    self.mirror.needs_explain = true;
+                }
+            }
+            Command::SetCompare(on) => {
+                self.prefs.compare_mode = on;
+                self.mirror.needs_explain = true;
+            }
+            Command::SetDisplay(d) => self.prefs.set_display(d),
+            Command::Export {
+                kind,
+                path,
+                generation,
+            } => {
+                self.mirror.status = Status::info(format!("saving {}…", path.display()));
+                self.send(Request::Export {
+                    generation,
+                    kind,
+                    path,
+                    style: self.prefs.draw_style(),
+                });
+            }
+            Command::Zoom { factor, at } => {
+                self.view.pan = at - (at - self.view.pan) * factor;
+                self.view.zoom *= factor;
+            }
+            Command::Pan(d) => self.view.pan += d,
+            Command::ResetView => {
+                self.view.zoom = 1.0;
+                self.view.pan = Vec2::ZERO;
+            }
+            Command::Hover(h) => self.view.hover = h,
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The app's mirror of the worker's state: what is loaded, explained and drawn, and the
+//! status line. Changed only by worker responses and by the app's commands.
+
+use std::path::PathBuf;
+
+use super::protocol::{ImageInfo, ModelInfo, PaneResult, Rendered, Response};
+use crate::engine::localize::BBox;
+use crate::engine::render::photo_boxes;
+
+/// The status line: the last thing that happened.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+impl Status {
+    pub fn info(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            error: false,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            error: true,
+        }
+    }
+}
+
+/// The current explanation, as received from the worker.
+pub struct Explained {
+    pub generation: u64,
+    pub class: usize,
+    pub panes: Vec<Result<PaneResult, String>>,
+}
+
+#[derive(Default)]
+pub struct Mirror {
+    pub model: Option<ModelInfo>,
+    pub image: Option<ImageInfo>,
+    pub explained: Option<Explained>,
+    /// The current explanation's panes as drawn (what the canvas shows).
+    pub rendered: Option<Rendered>,
+    /// The class asked for; `None` follows the top-1 prediction.
+    pub class: Option<usize>,
+    /// Set when what is shown no longer matches the photo, model, class or panes.
+    pub needs_explain: bool,
+    /// The generation of the newest explanation asked for.
+    pub generation: u64,
+    pub status: Status,
+    /// The last export written.
+    pub last_export: Option<PathBuf>,
+}
+
+/// What a response changed that the app must act on.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changed {
+    pub photo: bool,
+    pub rendered: bool,
+}
+
+impl Mirror {
+    /// The boxes of pane `i` in display-photo coordinates at threshold `tau`.
+    pub fn pane_boxes(&self, i: usize, tau: f32, all: bool) -> Vec<BBox> {
+        let (Some(img), Some(Ok(p))) = (
+            &self.image,
+            self.explained.as_ref().and_then(|e| e.panes.get(i)),
+        ) else {
+            return Vec::new();
+        };
+        photo_boxes(&p.explanation.localization, &img.mapping, tau, all)
+    }
+
+    /// Takes in one worker response.
+    pub fn absorb(&mut self, r: Response) -> Changed {
+        let mut changed = Changed::default();
+        match r {
+            Response::Taken(_) => {}
+            Response::ModelLoaded(info) => {
+                self.status = Status::info(format!("model {} ({})", info.name, info.architecture));
+                self.model = Some(*info);
+                self.class = None;
+                self.needs_explain = true;
+            }
+            Response::ImageLoaded(info) => {
+                self.status = Status::info(format!(
+                    "opened {} ({}×{})",
+                    info.source.name(),
+                    info.original.0,
+                    info.original.1
+                ));
+                self.image = Some(*info);
+                self.class = None;
+                self.needs_explain = true;
+                changed.photo = true;
+            }
+            Response::Explained {
+                generation,
+                class,
+                panes,
+            } => {
+                if generation == self.generation {
+                    self.explained = Some(Explained {
+                        generation,
+                        class,
+                        panes,
+                    });
+                }
+            }
+            Response::Rendered(r) => {
+                if r.generation == self.generation {
+                    self.rendered = Some(r);
+                    changed.rendered = true;
+                }
+            }
+            Response::Exported(path) => {
+                self.status = Status::info(format!("saved {}", path.display()));
+                self.last_export = Some(path);
+            }
+            Response::Failed { what, message } => {
+                self.status = Status::error(format!("{what}: {message}"));
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,168 @@
+//! What the app and its worker thread say to each other.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::engine::{
+    Explanation, InputMapping, LayerInfo, Method, OverlayStyle, Prediction, builtin,
+};
+
+/// Where a model comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    Builtin,
+    File(PathBuf),
+}
+
+/// Where a photo comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageSource {
+    Sample,
+    File(PathBuf),
+}
+
+impl ImageSource {
+    pub fn name(&self) -> String {
+        match self {
+            ImageSource::Sample => builtin::SAMPLE_IMAGE_NAME.to_owned(),
+            ImageSource::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// A file-name stem for suggested export names.
+    pub fn stem(&self) -> String {
+        match self {
+            ImageSource::Sample => "chelsea".to_owned(),
+            ImageSource::File(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One pane of the view: a method at a layer (`None`: the model's default).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PaneSpec {
+    pub method: Method,
+    pub layer: Option<String>,
+}
+
+/// What an export writes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExportKind {
+    /// One pane as an annotated PNG at the photo's resolution.
+    Annotated(usize),
+    /// Every pane side by side.
+    Composite,
+    /// One pane's raw map as `.npy`.
+    RawNpy(usize),
+}
+
+/// How panes are drawn: what the canvas shows and exports write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawStyle {
+    pub overlay: OverlayStyle,
+    pub threshold: f32,
+    pub all_boxes: bool,
+}
+
+pub enum Request {
+    LoadModel(ModelSource, candle_core::Device),
+    OpenImage(ImageSource),
+    /// Explain the open photo; the panes are drawn with `style` once explained.
+    Explain {
+        generation: u64,
+        class: Option<usize>,
+        panes: Vec<PaneSpec>,
+        style: OverlayStyle,
+    },
+    /// Draw the explanation of `generation` again with another style.
+    Render {
+        generation: u64,
+        style: OverlayStyle,
+    },
+    /// Write the explanation of `generation`, as drawn with `style`, to `path`.
+    Export {
+        generation: u64,
+        kind: ExportKind,
+        path: PathBuf,
+        style: DrawStyle,
+    },
+}
+
+impl Request {
+    /// Whether a newer request of the same kind makes this one pointless.
+    pub fn is_superseded_by(&self, newer: &Request) -> bool {
+        matches!(
+            (self, newer),
+            (Request::Explain { .. }, Request::Explain { .. })
+                | (Request::Render { .. }, Request::Render { .. })
+                | (Request::Render { .. }, Request::Explain { .. })
+        )
+    }
+}
+
+/// A loaded model, described for the UI.
+pub struct ModelInfo {
+    pub name: String,
+    pub architecture: String,
+    pub device: String,
+    pub parameters: usize,
+    pub input_size: (usize, usize),
+    pub layers: Vec<LayerInfo>,
+    pub default_layer: String,
+    /// Why CAM is unavailable, if it is.
+    pub no_cam: Option<String>,
+    pub class_names: Vec<String>,
+}
+
+/// A decoded photo, ready to show.
+pub struct ImageInfo {
+    pub source: ImageSource,
+    pub original: (u32, u32),
+    /// The photo at most [`MAX_DISPLAY_SIDE`] large: what panes are drawn on.
+    pub display: Arc<RgbImage>,
+    /// The model-input geometry in display-photo coordinates.
+    pub mapping: InputMapping,
+    pub predictions: Vec<Prediction>,
+}
+
+/// Photos are shown at most this large; exports use the full resolution.
+pub const MAX_DISPLAY_SIDE: u32 = 2048;
+
+/// What one pane explains.
+pub struct PaneResult {
+    pub method: Method,
+    pub layer: String,
+    pub explanation: Explanation,
+}
+
+/// The panes of one explanation drawn on the display photo with one style (`None` where the
+/// method did not apply).
+pub struct Rendered {
+    pub generation: u64,
+    pub style: OverlayStyle,
+    pub panes: Vec<Option<RgbImage>>,
+}
+
+pub enum Response {
+    /// The worker has taken this many requests in all (finished or superseded).
+    Taken(u64),
+    ModelLoaded(Box<ModelInfo>),
+    ImageLoaded(Box<ImageInfo>),
+    Explained {
+        generation: u64,
+        class: usize,
+        panes: Vec<Result<PaneResult, String>>,
+    },
+    Rendered(Rendered),
+    Exported(PathBuf),
+    /// Something failed; the previous state stays.
+    Failed {
+        what: String,
+        message: String,
+    },
+}

@@ -1,0 +1,203 @@
+//! Loading `.safetensors` checkpoints with torchvision key names.
+//!
+//! Tensors are converted to f32 on load (f16 / bf16 / f64 accepted); non-float tensors such as
+//! BatchNorm's `num_batches_tracked` are kept only as names so that asking for one gives a clear
+//! error, and otherwise ignored.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::engine::error::{Error, Result};
+
+/// All float tensors of one checkpoint, by full key.
+pub struct Weights {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    /// Keys of tensors that are not floats, with their stored dtype.
+    non_float: HashMap<String, String>,
+}
+
+impl Weights {
+    /// Reads a `.safetensors` file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses a `.safetensors` image held in memory; `path` is only used in messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        use candle_core::safetensors::Load as _;
+        let bad = |reason: String| Error::BadSafetensors {
+            path: path.to_owned(),
+            reason,
+        };
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+        let mut tensors = HashMap::new();
+        let mut non_float = HashMap::new();
+        for (name, view) in st.tensors() {
+            use safetensors::Dtype as D;
+            match view.dtype() {
+                D::F32 | D::F16 | D::BF16 | D::F64 => {
+                    let t = view
+                        .load(&Device::Cpu)
+                        .and_then(|t| t.to_dtype(DType::F32))
+                        .map_err(|e| bad(format!("{name}: {e}")))?;
+                    tensors.insert(name, t);
+                }
+                other => {
+                    non_float.insert(name, format!("{other:?}"));
+                }
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            tensors,
+            non_float,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All float tensor names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Number of scalar parameters stored as floats.
+    pub fn parameter_count(&self) -> usize {
+        self.tensors.values().map(|t| t.elem_count()).sum()
+    }
+
+    /// The root view, handing out tensors on `device`: `w.root(d).pp("layer1").pp(0)` for
+    /// `layer1.0.*`.
+    pub fn root<'a>(&'a self, device: &'a Device) -> Vb<'a> {
+        Vb {
+            weights: self,
+            device,
+            prefix: String::new(),
+        }
+    }
+
+    fn get_full(&self, name: &str) -> Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| match self.non_float.get(name) {
+                Some(dtype) => Error::BadDtype {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                    dtype: dtype.clone(),
+                },
+                None => Error::MissingTensor {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                },
+            })
+    }
+}
+
+/// A prefix into [`Weights`], in the style of candle-nn's `VarBuilder`: tensors come out on
+/// the device the model is built for.
+#[derive(Clone)]
+pub struct Vb<'a> {
+    weights: &'a Weights,
+    device: &'a Device,
+    prefix: String,
+}
+
+impl<'a> Vb<'a> {
+    pub fn pp(&self, part: impl ToString) -> Vb<'a> {
+        let part = part.to_string();
+        let prefix = if self.prefix.is_empty() {
+            part
+        } else {
+            format!("{}.{part}", self.prefix)
+        };
+        Vb {
+            weights: self.weights,
+            device: self.device,
+            prefix,
+        }
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(&self.key(name))
+    }
+
+    /// The numeric children of this prefix (`features.0`, `features.3`, … → `[0, 3, …]`), sorted.
+    pub fn child_indices(&self) -> Vec<usize> {
+        let start = format!("{}.", self.prefix);
+        let mut v: Vec<usize> = self
+            .weights
+            .tensors
+            .keys()
+            .filter_map(|k| k.strip_prefix(&start)?.split('.').next()?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The tensor `name`, which must have exactly `shape`, on the model's device.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let key = self.key(name);
+        let t = self.weights.get_full(&key)?;
+        if t.dims() != shape {
+            return Err(Error::ShapeMismatch {
+                path: self.weights.path.clone(),
+                name: key,
+                expected: shape.to_vec(),
+                found: t.dims().to_vec(),
+            });
+        }
+        Ok(t.to_device(self.device)?)
+    }
+
+    /// The shape of `name`, for inferring an architecture.
+    pub fn dims(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self.weights.get_full(&self.key(name))?.dims().to_vec())
+    }
+
+    /// The shape of `name`, which must have `rank` dimensions.
+    pub fn dims_n(&self, name: &str, rank: usize) -> Result<Vec<usize>> {
+        let dims = self.dims(name)?;
+        if dims.len() != rank {
+            return Err(Error::UnknownLayout {
+                path: self.weights.path.clone(),
+                reason: format!(
+                    "{} should have {rank} dimensions, found shape {dims:?}",
+                    self.key(name)
+                ),
+            });
+        }
+        Ok(dims)
+    }
+
+    pub fn layout_error(&self, reason: impl Into<String>) -> Error {
+        Error::UnknownLayout {
+            path: self.weights.path.clone(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Convolution: the general case through candle, depthwise by direct loops, TensorFlow "SAME"
+//! padding, and the input gradient as a convolution of the zero-dilated output gradient.
+
+use std::sync::OnceLock;
+
+use candle_core::Tensor;
+
+use super::norm::BatchNorm;
+use crate::engine::error::Result;
+
+/// A 2-D convolution (square kernel), with BatchNorm optionally folded in at load.
+pub struct Conv2d {
+    weight: Tensor,
+    /// Shape `(1, C_out, 1, 1)`.
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+    /// The kernel rearranged for the input-gradient convolution, made on first use.
+    backward_weight: OnceLock<Tensor>,
+}
+
+impl Conv2d {
+    pub fn new(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    ) -> Result<Self> {
+        let bias = match bias {
+            Some(b) => {
+                let n = b.elem_count();
+                Some(b.reshape((1, n, 1, 1))?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            weight,
+            bias,
+            stride,
+            padding,
+            groups,
+            backward_weight: OnceLock::new(),
+        })
+    }
+
+    /// Folds an eval-mode BatchNorm `y = (x - mean) / sqrt(var + eps) * gamma + beta` into the
+    /// convolution that feeds it.
+    pub fn fold_batch_norm(self, bn: &BatchNorm) -> Result<Self> {
+        let c = self.weight.dim(0)?;
+        let w = self
+            .weight
+            .broadcast_mul(&bn.scale.reshape((c, 1, 1, 1))?)?;
+        let shift = bn.shift.reshape((1, c, 1, 1))?;
+        let bias = match &self.bias {
+            Some(b) => b
+                .broadcast_mul(&bn.scale.reshape((1, c, 1, 1))?)?
+                .add(&shift)?,
+            None => shift,
+        };
+        Self::new(w, Some(bias), self.stride, self.padding, self.groups)
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    fn kernel(&self) -> usize {
+        self.weight.dims()[3]
+    }
+
+    /// One filter per channel (groups = in = out channels), as in MobileNet-style blocks.
+    fn is_depthwise(&self, x: &Tensor) -> bool {
+        let c = self.weight.dims()[0];
+        self.groups == c
+            && self.weight.dims()[1] == 1
+            && x.device().is_cpu()
+            && x.dims().get(1) == Some(&c)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = if self.is_depthwise(x) {
+            depthwise::forward(x, &self.weight, self.stride, self.padding)?
+        } else {
+            x.conv2d(&self.weight, self.padding, self.stride, 1, self.groups)?
+        };
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    /// `dL/dx` for an input of spatial size `(h, w)`: a stride-1 convolution of the
+    /// zero-dilated gradient with the flipped, channel-transposed kernel.
+    pub fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+        let (k, s, p) = (self.kernel(), self.stride, self.padding);
+        if self.is_depthwise(g) {
+            return depthwise::backward(g, &self.weight, s, p, h, w);
+        }
+        let kb = self.backward_weight()?;
+        let g = dilate(g, s)?;
+        let (_, _, gh, gw) = g.dims4()?;
+        // Input rows/columns the forward pass never reached with its last window.
+        let extra_h = h + 2 * p - k + 1 - gh;
+        let extra_w = w + 2 * p - k + 1 - gw;
+        let g = g
+            .pad_with_zeros(2, 0, extra_h)?
+            .pad_with_zeros(3, 0, extra_w)?;
+        Ok(g.conv2d(kb, k - 1 - p, 1, 1, self.groups)?)
+    }
+
+    fn backward_weight(&self) -> Result<&Tensor> {
+        if let Some(w) = self.backward_weight.get() {
+            return Ok(w);
+        }
+        let (co, ci_g, k, _) = self.weight.dims4()?;
+        let g = self.groups;
+        let w = self
+            .weight
+            .reshape((g, co / g, ci_g, k, k))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((g * ci_g, co / g, k, k))?
+            .flip(&[2, 3])?
+            .contiguous()?;
+        Ok(self.backward_weight.get_or_init(|| w))
+    }
+}
+
+/// Depthwise convolution on the CPU by direct loops. candle runs a grouped convolution as one
+/// convolution per group, which for EfficientNet's 1152-channel blocks costs far more than the
+/// arithmetic.
+///
+/// The forward and backward loops mirror each other on purpose: folding them into one visitor
+/// taking a closure per tap was measured twice as slow (the row slices here vectorize).
+mod depthwise {
+    use candle_core::Tensor;
+
+    use crate::engine::error::Result;
+
+    fn data(t: &Tensor) -> Result<Vec<f32>> {
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    fn out_size(n: usize, k: usize, s: usize, p: usize) -> usize {
+        (n + 2 * p - k) / s + 1
+    }
+
+    pub fn forward(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+        let (n, c, h, wd) = x.dims4()?;
+        let k = w.dims()[3];
+        let (oh, ow) = (out_size(h, k, s, p), out_size(wd, k, s, p));
+        let (xv, wv) = (data(x)?, data(w)?);
+        let mut out = vec![0f32; n * c * oh * ow];
+        for plane in 0..n * c {
+            let ch = plane % c;
+            let src = &xv[plane * h * wd..(plane + 1) * h * wd];
+            let dst = &mut out[plane * oh * ow..(plane + 1) * oh * ow];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wt = wv[(ch * k + ky) * k + kx];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &src[iy as usize * wd..(iy as usize + 1) * wd];
+                        let drow = &mut dst[oy * ow..(oy + 1) * ow];
+                        for (ox, d) in drow.iter_mut().enumerate() {
+                            let ix = (ox * s + kx) as isize - p as isize;
+                            if ix >= 0 && ix < wd as isize {
+                                *d += row[ix as usize] * wt;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
+    }
+
+    /// `dL/dx` for an input of spatial size `(h, wd)`.
+    pub fn backward(
+        g: &Tensor,
+        w: &Tensor,
+        s: usize,
+        p: usize,
+        h: usize,
+        wd: usize,
+    ) -> Result<Tensor> {
+        let (n, c, oh, ow) = g.dims4()?;
+        let k = w.dims()[3];
+        let (gv, wv) = (data(g)?, data(w)?);
+        let mut out = vec![0f32; n * c * h * wd];
+        for plane in 0..n * c {
+            let ch = plane % c;
+            let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
+            let dst = &mut out[plane * h * wd..(plane + 1) * h * wd];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wt = wv[(ch * k + ky) * k + kx];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let drow = &mut dst[iy as usize * wd..(iy as usize + 1) * wd];
+                        for (ox, &gval) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                            let ix = (ox * s + kx) as isize - p as isize;
+                            if ix >= 0 && ix < wd as isize {
+                                drow[ix as usize] += gval * wt;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, h, wd), g.device())?)
+    }
+}
+
+/// Inserts `s - 1` zeros between gradient rows and columns (the transpose of striding).
+fn dilate(g: &Tensor, s: usize) -> Result<Tensor> {
+    if s == 1 {
+        return Ok(g.clone());
+    }
+    let (n, c, h, w) = g.dims4()?;
+    let z = Tensor::zeros((n, c, h, s - 1, w), g.dtype(), g.device())?;
+    let g = Tensor::cat(&[&g.unsqueeze(3)?, &z], 3)?
+        .reshape((n, c, h * s, w))?
+        .narrow(2, 0, (h - 1) * s + 1)?;
+    let h2 = (h - 1) * s + 1;
+    let z = Tensor::zeros((n, c, h2, w, s - 1), g.dtype(), g.device())?;
+    Ok(Tensor::cat(&[&g.unsqueeze(4)?, &z], 4)?
+        .reshape((n, c, h2, w * s))?
+        .narrow(3, 0, (w - 1) * s + 1)?)
+}
+
+/// `(before, after)` padding of TensorFlow's "SAME" along a side of length `n`.
+pub fn same_padding(n: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = n.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(n);
+    (total / 2, total - total / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// Finite-difference check of the hand-written convolution input-gradient, for the
+    /// stride / padding / group combinations our models use.
+    #[test]
+    fn conv_backward_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(cin, cout, k, s, p, groups, h) in &[
+            (3, 4, 3, 1, 1, 1, 7),
+            (4, 6, 3, 2, 1, 2, 8),
+            (4, 4, 3, 2, 1, 4, 9),
+            (2, 3, 7, 2, 3, 1, 11),
+            (4, 8, 1, 2, 0, 1, 7),
+            (3, 3, 5, 2, 0, 3, 10),
+        ] {
+            let x = Tensor::randn(0f32, 1f32, (1, cin, h, h + 1), &dev)?;
+            let w = Tensor::randn(0f32, 1f32, (cout, cin / groups, k, k), &dev)?;
+            let conv = Conv2d::new(w, None, s, p, groups)?;
+            let y = conv.forward(&x)?;
+            let r = Tensor::randn(0f32, 1f32, y.dims(), &dev)?;
+            let g = conv.backward(&r, h, h + 1)?;
+            assert_eq!(g.dims(), x.dims());
+            // Loss = sum(r ⊙ conv(x)) is linear in x, so its gradient is exact: compare with
+            // the loss differences along unit vectors.
+            let base = (y.mul(&r)?).sum_all()?.to_scalar::<f32>()?;
+            let xv = x.flatten_all()?.to_vec1::<f32>()?;
+            let gv = g.flatten_all()?.to_vec1::<f32>()?;
+            for i in (0..xv.len()).step_by(7) {
+                let mut xp = xv.clone();
+                xp[i] += 1.0;
+                let xp = Tensor::from_vec(xp, x.dims(), &dev)?;
+                let lp = conv.forward(&xp)?.mul(&r)?.sum_all()?.to_scalar::<f32>()?;
+                let fd = lp - base;
+                assert!(
+                    (fd - gv[i]).abs() < 1e-3 * (1.0 + gv[i].abs()),
+                    "k{k} s{s} p{p} g{groups}: at {i}: {fd} vs {}",
+                    gv[i]
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn depthwise_fast_path_matches_candle_grouped_conv() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(c, k, s, p, h) in &[(6, 3, 1, 1, 9), (5, 5, 2, 2, 12), (4, 3, 2, 0, 10)] {
+            let x = Tensor::randn(0f32, 1f32, (1, c, h, h + 3), &dev)?;
+            let w = Tensor::randn(0f32, 1f32, (c, 1, k, k), &dev)?;
+            let fast = Conv2d::new(w.clone(), None, s, p, c)?.forward(&x)?;
+            let slow = x.conv2d(&w, p, s, 1, c)?;
+            let d = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "c{c} k{k} s{s} p{p}: {d}");
+        }
+        Ok(())
+    }
+}

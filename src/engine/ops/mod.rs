@@ -1,0 +1,211 @@
+//! The few operations our CNNs are made of, each with a hand-written input-gradient.
+//!
+//! Why not candle's autograd: it always computes weight gradients (we never need them), it runs
+//! input gradients through a slow `conv_transpose2d`, its ReLU passes gradient at x = 0 where
+//! PyTorch's does not, and it keeps no intermediate gradients. Here a forward pass can record a
+//! [`Saved`] tape; a backward pass walks it in reverse and yields only the gradient with respect
+//! to the op's input, with PyTorch's semantics (ReLU: `x > 0`; max-pool ties: first maximum in
+//! row-major window order). Guided backprop is the same walk with [`Grad::Guided`].
+
+mod activation;
+mod conv;
+mod linear;
+mod norm;
+mod pool;
+
+use candle_core::Tensor;
+
+use super::error::{Error, Result};
+use activation::activation_backward;
+
+pub use conv::{Conv2d, same_padding};
+pub use linear::Linear;
+pub use norm::BatchNorm;
+pub use pool::{AdaptiveAvgPool, MaxPool};
+
+/// How ReLU-like activations pass gradients back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grad {
+    /// The true gradient, as PyTorch's autograd computes it.
+    Plain,
+    /// Guided backprop (Springenberg et al.): a ReLU passes gradient only where both its input
+    /// and the incoming gradient are positive.
+    Guided,
+}
+
+/// What a forward pass keeps for the backward pass of one op.
+pub enum Saved {
+    None,
+    /// The op's input (activations).
+    Input(Tensor),
+    /// The spatial size of the op's input.
+    Hw(usize, usize),
+    /// The full shape of the op's input.
+    Shape(Vec<usize>),
+    /// Padding `(top, bottom, left, right)` that was added.
+    Pads([usize; 4]),
+    /// Max-pool: flat argmax positions per output, and the input's shape.
+    Argmax(Tensor, Vec<usize>),
+    Seq(Vec<Saved>),
+    Residual {
+        main: Vec<Saved>,
+        shortcut: Vec<Saved>,
+        sum: Tensor,
+    },
+}
+
+/// One step of a network. Composite steps ([`Op::Seq`], [`Op::Residual`]) nest.
+pub enum Op {
+    Conv(Conv2d),
+    BatchNorm(BatchNorm),
+    /// TensorFlow's "SAME" zero padding for a `kernel`/`stride` convolution that follows:
+    /// output `ceil(n / stride)`, the odd pixel going to the bottom / right.
+    SamePad {
+        kernel: usize,
+        stride: usize,
+    },
+    Relu,
+    Relu6,
+    MaxPool(MaxPool),
+    AdaptiveAvgPool(AdaptiveAvgPool),
+    /// Mean over the spatial dimensions, keeping them as `1 × 1`.
+    GlobalAvgPool,
+    /// `(N, C, H, W) -> (N, C·H·W)`.
+    Flatten,
+    Linear(Linear),
+    /// Evaluation mode: the identity.
+    Dropout,
+    Seq(Vec<Op>),
+    /// `post(main(x) + shortcut(x))`; an empty shortcut is the identity.
+    Residual {
+        main: Vec<Op>,
+        shortcut: Vec<Op>,
+        post_relu: bool,
+    },
+}
+
+/// Runs `ops` in order; with `tape`, records what their backward passes need.
+pub fn forward_seq(ops: &[Op], x: &Tensor, tape: bool) -> Result<(Tensor, Vec<Saved>)> {
+    let mut x = x.clone();
+    let mut saved = Vec::with_capacity(if tape { ops.len() } else { 0 });
+    for op in ops {
+        let (y, s) = op.forward(&x, tape)?;
+        if tape {
+            saved.push(s);
+        }
+        x = y;
+    }
+    Ok((x, saved))
+}
+
+/// The gradient with respect to the input of `ops`, given the gradient of their output.
+pub fn backward_seq(ops: &[Op], saved: &[Saved], g: &Tensor, mode: Grad) -> Result<Tensor> {
+    let mut g = g.clone();
+    for (op, s) in ops.iter().zip(saved).rev() {
+        g = op.backward(s, &g, mode)?;
+    }
+    Ok(g)
+}
+
+impl Op {
+    pub fn forward(&self, x: &Tensor, tape: bool) -> Result<(Tensor, Saved)> {
+        let keep = |s: Saved| if tape { s } else { Saved::None };
+        Ok(match self {
+            Op::Conv(c) => {
+                let (_, _, h, w) = x.dims4()?;
+                (c.forward(x)?, keep(Saved::Hw(h, w)))
+            }
+            Op::BatchNorm(bn) => (bn.forward(x)?, Saved::None),
+            Op::SamePad { kernel, stride } => {
+                let (_, _, h, w) = x.dims4()?;
+                let (t, b) = same_padding(h, *kernel, *stride);
+                let (l, r) = same_padding(w, *kernel, *stride);
+                let y = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
+                (y, keep(Saved::Pads([t, b, l, r])))
+            }
+            Op::Relu => (x.relu()?, keep(Saved::Input(x.clone()))),
+            Op::Relu6 => (x.clamp(0f32, 6f32)?, keep(Saved::Input(x.clone()))),
+            Op::MaxPool(p) => {
+                let (y, arg) = p.forward(x)?;
+                (y, keep(Saved::Argmax(arg, x.dims().to_vec())))
+            }
+            Op::AdaptiveAvgPool(p) => {
+                let (_, _, h, w) = x.dims4()?;
+                (p.forward(x)?, keep(Saved::Hw(h, w)))
+            }
+            Op::GlobalAvgPool => {
+                let (_, _, h, w) = x.dims4()?;
+                (pool::global_avg_forward(x)?, keep(Saved::Hw(h, w)))
+            }
+            Op::Flatten => (x.flatten_from(1)?, keep(Saved::Shape(x.dims().to_vec()))),
+            Op::Linear(l) => (l.forward(x)?, Saved::None),
+            Op::Dropout => (x.clone(), Saved::None),
+            Op::Seq(ops) => {
+                let (y, s) = forward_seq(ops, x, tape)?;
+                (y, keep(Saved::Seq(s)))
+            }
+            Op::Residual {
+                main,
+                shortcut,
+                post_relu,
+            } => {
+                let (a, sm) = forward_seq(main, x, tape)?;
+                let (b, ss) = forward_seq(shortcut, x, tape)?;
+                let sum = a.add(&b)?;
+                let y = if *post_relu { sum.relu()? } else { sum.clone() };
+                (
+                    y,
+                    keep(Saved::Residual {
+                        main: sm,
+                        shortcut: ss,
+                        sum,
+                    }),
+                )
+            }
+        })
+    }
+
+    pub fn backward(&self, saved: &Saved, g: &Tensor, mode: Grad) -> Result<Tensor> {
+        Ok(match (self, saved) {
+            (Op::Conv(c), Saved::Hw(h, w)) => c.backward(g, *h, *w)?,
+            (Op::BatchNorm(bn), _) => bn.backward(g)?,
+            (Op::SamePad { .. }, Saved::Pads([t, b, l, r])) => {
+                let (_, _, h, w) = g.dims4()?;
+                g.narrow(2, *t, h - t - b)?.narrow(3, *l, w - l - r)?
+            }
+            (Op::Relu, Saved::Input(x)) => activation_backward(x, g, false, mode)?,
+            (Op::Relu6, Saved::Input(x)) => activation_backward(x, g, true, mode)?,
+            (Op::MaxPool(_), Saved::Argmax(arg, shape)) => MaxPool::backward(g, arg, shape)?,
+            (Op::AdaptiveAvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
+            (Op::GlobalAvgPool, Saved::Hw(h, w)) => pool::global_avg_backward(g, *h, *w)?,
+            (Op::Flatten, Saved::Shape(shape)) => g.reshape(shape.as_slice())?,
+            (Op::Linear(l), _) => l.backward(g)?,
+            (Op::Dropout, _) => g.clone(),
+            (Op::Seq(ops), Saved::Seq(s)) => backward_seq(ops, s, g, mode)?,
+            (
+                Op::Residual {
+                    main,
+                    shortcut,
+                    post_relu,
+                },
+                Saved::Residual {
+                    main: sm,
+                    shortcut: ss,
+                    sum,
+                },
+            ) => {
+                let g = if *post_relu {
+                    activation_backward(sum, g, false, mode)?
+                } else {
+                    g.clone()
+                };
+                let gm = backward_seq(main, sm, &g, mode)?;
+                let gs = backward_seq(shortcut, ss, &g, mode)?;
+                gm.add(&gs)?
+            }
+            _ => {
+                return Err(Error::NoTape);
+            }
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! Pooling: max-pooling with PyTorch's tie rule, adaptive average pooling, global average
+//! pooling.
+
+use candle_core::{Device, Tensor};
+
+use crate::engine::error::Result;
+
+/// Max-pooling with implicit -inf padding, PyTorch's `MaxPool2d(k, stride, padding)`.
+pub struct MaxPool {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl MaxPool {
+    fn out_size(&self, n: usize) -> usize {
+        (n + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Output and flat argmax per output element (index into the input's `h * w` plane). Runs
+    /// on the CPU; other devices copy through it.
+    pub(super) fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (n, c, h, w) = x.dims4()?;
+        let (oh, ow) = (self.out_size(h), self.out_size(w));
+        let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; n * c * oh * ow];
+        let mut arg = vec![0u32; n * c * oh * ow];
+        let (k, s, p) = (
+            self.kernel as isize,
+            self.stride as isize,
+            self.padding as isize,
+        );
+        for plane in 0..n * c {
+            let src = &data[plane * h * w..(plane + 1) * h * w];
+            for oy in 0..oh {
+                let y0 = oy as isize * s - p;
+                let (ya, yb) = (y0.max(0) as usize, ((y0 + k) as usize).min(h));
+                for ox in 0..ow {
+                    let x0 = ox as isize * s - p;
+                    let (xa, xb) = (x0.max(0) as usize, ((x0 + k) as usize).min(w));
+                    let mut best = f32::NEG_INFINITY;
+                    let mut best_i = ya * w + xa;
+                    for yy in ya..yb {
+                        for xx in xa..xb {
+                            let v = src[yy * w + xx];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                best_i = yy * w + xx;
+                            }
+                        }
+                    }
+                    let o = plane * oh * ow + oy * ow + ox;
+                    out[o] = best;
+                    arg[o] = best_i as u32;
+                }
+            }
+        }
+        let dev = x.device();
+        let out = Tensor::from_vec(out, (n, c, oh, ow), dev)?;
+        let arg = Tensor::from_vec(arg, (n * c, oh * ow), dev)?;
+        Ok((out, arg))
+    }
+
+    pub(super) fn backward(g: &Tensor, arg: &Tensor, in_shape: &[usize]) -> Result<Tensor> {
+        let (n, c, h, w) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+        let g = g.flatten_from(2)?.reshape((n * c, ()))?.contiguous()?;
+        let z = Tensor::zeros((n * c, h * w), g.dtype(), g.device())?;
+        Ok(z.scatter_add(arg, &g, 1)?.reshape((n, c, h, w))?)
+    }
+}
+
+/// `AdaptiveAvgPool2d((oh, ow))` as two averaging matrices: `P_h · X · P_wᵀ`.
+pub struct AdaptiveAvgPool {
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+/// The `(out, n)` matrix that averages PyTorch's adaptive-pool bins
+/// `[floor(i·n/out), ceil((i+1)·n/out))`.
+fn adaptive_matrix(out: usize, n: usize, dev: &Device) -> Result<Tensor> {
+    let mut m = vec![0f32; out * n];
+    for i in 0..out {
+        let a = i * n / out;
+        let b = ((i + 1) * n).div_ceil(out);
+        for j in a..b {
+            m[i * n + j] = 1.0 / (b - a) as f32;
+        }
+    }
+    Ok(Tensor::from_vec(m, (out, n), dev)?)
+}
+
+impl AdaptiveAvgPool {
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        if (h, w) == (self.out_h, self.out_w) {
+            return Ok(x.clone());
+        }
+        let ph = adaptive_matrix(self.out_h, h, x.device())?;
+        let pw = adaptive_matrix(self.out_w, w, x.device())?;
+        Ok(ph
+            .broadcast_matmul(&x.contiguous()?)?
+            .broadcast_matmul(&pw.t()?)?)
+    }
+
+    pub(super) fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+        if (h, w) == (self.out_h, self.out_w) {
+            return Ok(g.clone());
+        }
+        let ph = adaptive_matrix(self.out_h, h, g.device())?;
+        let pw = adaptive_matrix(self.out_w, w, g.device())?;
+        Ok(ph
+            .t()?
+            .broadcast_matmul(&g.contiguous()?)?
+            .broadcast_matmul(&pw)?)
+    }
+}
+
+/// Mean over the spatial dimensions, keeping them as `1 × 1`.
+pub(super) fn global_avg_forward(x: &Tensor) -> Result<Tensor> {
+    Ok(x.mean_keepdim((2, 3))?)
+}
+
+/// The gradient of [`global_avg_forward`] for an input of spatial size `(h, w)`.
+pub(super) fn global_avg_backward(g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+    let (n, c, _, _) = g.dims4()?;
+    Ok((g.broadcast_as((n, c, h, w))? / (h * w) as f64)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::*;
+
+    #[test]
+    fn max_pool_routes_gradient_to_first_maximum_like_pytorch() -> Result<()> {
+        // A 4x4 plane of zeros (e.g. after ReLU): every 2x2 window ties.
+        let x = Tensor::zeros((1, 1, 4, 4), DType::F32, &Device::Cpu)?;
+        let op = crate::engine::ops::Op::MaxPool(MaxPool {
+            kernel: 2,
+            stride: 2,
+            padding: 0,
+        });
+        let (y, s) = op.forward(&x, true)?;
+        let g = Tensor::ones(y.dims(), DType::F32, &Device::Cpu)?;
+        let gx = op.backward(&s, &g, crate::engine::ops::Grad::Plain)?;
+        let gx = gx.flatten_all()?.to_vec1::<f32>()?;
+        let want = [
+            1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.,
+        ];
+        assert_eq!(gx, want);
+        Ok(())
+    }
+
+    #[test]
+    fn adaptive_pool_bins_follow_pytorch() -> Result<()> {
+        // PyTorch: AdaptiveAvgPool2d(3) on 1..=5 along one axis -> bins [0,2),[1,4),[3,5).
+        let m = adaptive_matrix(3, 5, &Device::Cpu)?.to_vec2::<f32>()?;
+        assert_eq!(m[0], [0.5, 0.5, 0., 0., 0.]);
+        assert_eq!(m[1], [0., 1. / 3., 1. / 3., 1. / 3., 0.]);
+        assert_eq!(m[2], [0., 0., 0., 0.5, 0.5]);
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! The binary as scripts use it: the CLI contract, every error path, what the commands write.
+//! One test binary (each `tests/*.rs` file links the whole crate again).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod contract;
+mod errors;
+mod exports;

@@ -1,0 +1,11 @@
+//! The engine against independent references: PyTorch and pytorch-grad-cam parity, the
+//! built-in model, preprocessing, rendering. One test binary (each `tests/*.rs` file links
+//! the whole crate again).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod builtin;
+mod parity;
+mod preprocess;
+mod render;

@@ -1,0 +1,87 @@
+//! Decoding and torchvision-exact preprocessing.
+
+use crate::common::*;
+use camscope::engine::preprocess::load_image;
+use camscope::engine::{InputMapping, Preprocess};
+use candle_core::Device;
+
+/// Against torchvision's Resize(256) → CenterCrop(224) → ToTensor → Normalize on a 301×203
+/// photo: within one grey level (1/255/std ≈ 0.0175 after normalization).
+#[test]
+fn imagenet_preprocessing_matches_torchvision() {
+    let photo = load_image(&fixture("preprocess_photo.png")).unwrap();
+    let (x, m) = Preprocess::imagenet().apply(&photo, &Device::Cpu).unwrap();
+    assert_eq!(x.dims(), [1, 3, 224, 224]);
+    assert_eq!(
+        m,
+        InputMapping {
+            original: (301, 203),
+            resized: (379, 256),
+            crop_origin: (78, 16),
+            input: (224, 224),
+        }
+    );
+    let got = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let want = npy("preprocess_reference.npy").data;
+    let worst = got
+        .iter()
+        .zip(&want)
+        .fold(0f32, |a, (g, w)| a.max((g - w).abs()));
+    assert!(
+        worst <= 1.0 / 255.0 / 0.224 + 1e-5,
+        "max difference {worst}"
+    );
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let img = load_image(&fixture("exif_rotated.jpg")).unwrap();
+    assert_eq!(img.dimensions(), (20, 40));
+    let top = img.get_pixel(10, 5);
+    let bottom = img.get_pixel(10, 35);
+    assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
+    assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
+}
+
+#[test]
+fn gray_alpha_and_16_bit_become_rgb8() {
+    let dir = temp_dir();
+    let gray = image::GrayImage::from_pixel(5, 4, image::Luma([77]));
+    let p = dir.path().join("gray.png");
+    gray.save(&p).unwrap();
+    let rgb = load_image(&p).unwrap();
+    assert_eq!(rgb.get_pixel(0, 0).0, [77, 77, 77]);
+
+    let rgba = image::RgbaImage::from_pixel(3, 3, image::Rgba([10, 20, 30, 0]));
+    let p = dir.path().join("rgba.png");
+    rgba.save(&p).unwrap();
+    assert_eq!(load_image(&p).unwrap().get_pixel(1, 1).0, [10, 20, 30]);
+
+    let deep =
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(3, 2, image::Rgb([65535, 0, 32896]));
+    let p = dir.path().join("deep.png");
+    deep.save(&p).unwrap();
+    assert_eq!(load_image(&p).unwrap().get_pixel(2, 1).0, [255, 0, 128]);
+
+    for (name, fmt) in [
+        ("a.bmp", image::ImageFormat::Bmp),
+        ("a.tiff", image::ImageFormat::Tiff),
+        ("a.webp", image::ImageFormat::WebP),
+    ] {
+        let p = dir.path().join(name);
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+            .save_with_format(&p, fmt)
+            .unwrap();
+        assert_eq!(load_image(&p).unwrap().dimensions(), (4, 4), "{name}");
+    }
+}
+
+#[test]
+fn stretch_mode_maps_the_whole_photo() {
+    let photo = load_image(&asset("rocket.jpg")).unwrap();
+    let pre = Preprocess::imagenet().with_mode(camscope::engine::ResizeMode::Stretch { size: 224 });
+    let (x, m) = pre.apply(&photo, &Device::Cpu).unwrap();
+    assert_eq!(x.dims(), [1, 3, 224, 224]);
+    let (w, h) = m.original_from_input(224.0, 224.0);
+    assert_eq!((w, h), (photo.width() as f32, photo.height() as f32));
+}
