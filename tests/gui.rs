@@ -14,10 +14,12 @@ use camscope::app::CamscopeApp;
 use camscope::app::picker::{FilePicker, PickDone, PickKind};
 use camscope::app::prefs::Prefs;
 use camscope::app::protocol::ImageSource;
+use camscope::engine::Method;
 use camscope::engine::render::{caption_height, stroke_for};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use image::RgbImage;
 
 /// Answers file dialogs from a script; records what was asked.
 #[derive(Clone, Default)]
@@ -339,6 +341,8 @@ fn canvas_pixels_equal_the_exported_png() {
     let mut h = harness(picker.clone(), false);
     h.get_by_role_and_label(egui::Role::Slider, "Image weight")
         .set_value_accesskit(0.3);
+    h.get_by_label("Transparent where low").scroll_to_me();
+    h.run_steps(3);
     h.get_by_label("Transparent where low").click();
     h.step();
     settle(&mut h);
@@ -376,5 +380,125 @@ fn canvas_pixels_equal_the_exported_png() {
     assert!(
         compared > (w * h_) as usize * 9 / 10,
         "{compared} pixels compared"
+    );
+}
+
+/// Opens the single view's method picker and chooses `title`.
+fn choose_method(h: &mut Harness<'static, CamscopeApp>, title: &str) {
+    h.get_by_role_and_label(egui::Role::ComboBox, "Method")
+        .click();
+    h.run_steps(2);
+    h.get_by_label(title).click();
+    h.step();
+}
+
+/// Every method is in the picker, and choosing one explains with it.
+#[test]
+fn every_method_is_in_the_picker() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    h.get_by_role_and_label(egui::Role::ComboBox, "Method")
+        .click();
+    h.run_steps(2);
+    for m in Method::ALL {
+        h.get_by_label(m.title());
+    }
+    h.get_by_label(Method::LayerCam.title()).click();
+    h.step();
+    settle(&mut h);
+    let e = h.state().mirror.explained.as_ref().unwrap();
+    assert_eq!(e.panes[0].as_ref().unwrap().method, Method::LayerCam);
+}
+
+/// Waits until Score-CAM (or another slow method) has reported progress.
+fn wait_for_progress(h: &mut Harness<'static, CamscopeApp>) {
+    let start = Instant::now();
+    while h.state().mirror.progress.is_none() {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no progress shown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Score-CAM runs a forward pass per channel: the status bar shows how far it is; choosing
+/// another method stops it and shows that method's map; Cancel stops it and keeps the map.
+#[test]
+fn slow_method_shows_progress_and_can_be_cancelled() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    choose_method(&mut h, "Score-CAM");
+    wait_for_progress(&mut h);
+    let p = h.state().mirror.progress.clone().unwrap();
+    assert_eq!(p.method, Method::ScoreCam);
+    assert_eq!(p.total, 1280, "one forward pass per channel of _head_act");
+    h.get_by_label(&format!("Score-CAM (pane 1): {} / 1280 channels", p.done));
+
+    // Choosing something else stops it and explains the new choice.
+    choose_method(&mut h, "Grad-CAM++");
+    let start = Instant::now();
+    settle(&mut h);
+    assert!(start.elapsed() < Duration::from_secs(60));
+    let e = h.state().mirror.explained.as_ref().unwrap();
+    assert_eq!(e.panes[0].as_ref().unwrap().method, Method::GradCamPlusPlus);
+    let before = map_of(&h, 0);
+
+    // Cancel stops it; the previous map stays.
+    choose_method(&mut h, "Score-CAM");
+    wait_for_progress(&mut h);
+    h.get_by_label("Cancel").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().is_busy() {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "cancel did not stop the work"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let app = h.state();
+    assert!(
+        app.mirror.status.text.contains("cancelled"),
+        "{}",
+        app.mirror.status.text
+    );
+    assert!(app.mirror.progress.is_none());
+    assert_eq!(map_of(&h, 0), before, "the previous map stays");
+}
+
+/// With one colour scale the compare panes show raw maps against a shared minimum and maximum:
+/// at the last layer Grad-CAM is CAM / Z, so its pane is far flatter than CAM's.
+#[test]
+fn compare_panes_can_share_one_colour_scale() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    h.get_by_label("Compare methods side by side").click();
+    h.step();
+    settle(&mut h);
+    let own: Vec<RgbImage> = (0..2)
+        .map(|i| h.state().pane_pixels(i).unwrap().clone())
+        .collect();
+    // The display section is below the fold in compare mode.
+    h.get_by_label("One colour scale for all panes")
+        .scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("One colour scale for all panes").click();
+    h.step();
+    settle(&mut h);
+    assert!(h.state().prefs.shared_scale);
+    let shared: Vec<RgbImage> = (0..2)
+        .map(|i| h.state().pane_pixels(i).unwrap().clone())
+        .collect();
+    assert_ne!(
+        own[1], shared[1],
+        "Grad-CAM's pane is redrawn on the shared scale"
+    );
+    let spread = |img: &RgbImage| {
+        let reds: Vec<u8> = img.pixels().map(|p| p.0[0]).collect();
+        reds.iter().max().unwrap() - reds.iter().min().unwrap()
+    };
+    assert!(
+        spread(&shared[1]) < spread(&shared[0]),
+        "Grad-CAM = CAM / Z spans a smaller part of the shared scale"
     );
 }

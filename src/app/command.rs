@@ -9,7 +9,7 @@ use super::CamscopeApp;
 use super::mirror::Status;
 use super::picker::PickKind;
 use super::prefs::{Display, remember};
-use super::protocol::{ExportKind, ImageSource, ModelSource, PaneSpec, Request};
+use super::protocol::{ExportKind, ImageSource, ModelSource, PaneSpec, Request, Smoothing};
 use crate::engine::Method;
 
 #[derive(Clone, Debug)]
@@ -28,7 +28,10 @@ pub enum Command {
     RemovePane,
     SetCompare(bool),
     SetGpu(bool),
+    SetSmoothing(Smoothing),
     SetDisplay(Display),
+    /// Stop the slow method that is running.
+    Cancel,
     /// Write the view of `generation` (the one on screen when export was chosen).
     Export {
         kind: ExportKind,
@@ -89,8 +92,33 @@ pub fn command_for_dropped(p: &Path) -> Command {
 pub const MAX_PANES: usize = 4;
 pub const MIN_PANES: usize = 2;
 
+impl Command {
+    /// Whether the command makes the explanation being computed pointless: it opens something
+    /// else, asks for other maps, or says stop.
+    fn stops_running_work(&self) -> bool {
+        matches!(
+            self,
+            Command::OpenImage(_)
+                | Command::OpenSample
+                | Command::OpenModel(_)
+                | Command::OpenBuiltinModel
+                | Command::SetGpu(_)
+                | Command::SetClass(_)
+                | Command::SetPane(..)
+                | Command::AddPane
+                | Command::RemovePane
+                | Command::SetCompare(_)
+                | Command::SetSmoothing(_)
+                | Command::Cancel
+        )
+    }
+}
+
 impl CamscopeApp {
     pub(super) fn apply(&mut self, cmd: Command) {
+        if cmd.stops_running_work() {
+            self.link.cancel_running();
+        }
         match cmd {
             Command::OpenImage(p) => {
                 remember(&mut self.prefs.recent_images, &p);
@@ -158,7 +186,12 @@ impl CamscopeApp {
                 self.prefs.compare_mode = on;
                 self.mirror.needs_explain = true;
             }
+            Command::SetSmoothing(s) => {
+                self.prefs.smoothing = s;
+                self.mirror.needs_explain = true;
+            }
             Command::SetDisplay(d) => self.prefs.set_display(d),
+            Command::Cancel => {}
             Command::Export {
                 kind,
                 path,

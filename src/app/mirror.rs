@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::protocol::{ImageInfo, ModelInfo, PaneResult, Rendered, Response};
+use crate::engine::Method;
 use crate::engine::localize::BBox;
 use crate::engine::render::photo_boxes;
 
@@ -30,6 +31,15 @@ impl Status {
     }
 }
 
+/// How far a slow method of the explanation being computed has come.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub pane: usize,
+    pub method: Method,
+    pub done: usize,
+    pub total: usize,
+}
+
 /// The current explanation, as received from the worker.
 pub struct Explained {
     pub generation: u64,
@@ -51,6 +61,8 @@ pub struct Mirror {
     /// The generation of the newest explanation asked for.
     pub generation: u64,
     pub status: Status,
+    /// A slow method's progress while the newest explanation is computed.
+    pub progress: Option<Progress>,
     /// The last export written.
     pub last_export: Option<PathBuf>,
 }
@@ -103,6 +115,7 @@ impl Mirror {
                 panes,
             } => {
                 if generation == self.generation {
+                    self.progress = None;
                     self.explained = Some(Explained {
                         generation,
                         class,
@@ -116,11 +129,34 @@ impl Mirror {
                     changed.rendered = true;
                 }
             }
+            Response::Progress {
+                generation,
+                pane,
+                method,
+                done,
+                total,
+            } => {
+                if generation == self.generation {
+                    self.progress = Some(Progress {
+                        pane,
+                        method,
+                        done,
+                        total,
+                    });
+                }
+            }
+            Response::Cancelled { generation } => {
+                if generation == self.generation {
+                    self.progress = None;
+                    self.status = Status::info("cancelled; the panes show the previous maps");
+                }
+            }
             Response::Exported(path) => {
                 self.status = Status::info(format!("saved {}", path.display()));
                 self.last_export = Some(path);
             }
             Response::Failed { what, message } => {
+                self.progress = None;
                 self.status = Status::error(format!("{what}: {message}"));
             }
         }

@@ -67,8 +67,8 @@ pub struct CamscopeApp {
     textures: Textures,
     view: CanvasView,
     panels: Panels,
-    /// The last redraw asked for: `(generation, style)`.
-    requested_render: Option<(u64, crate::engine::OverlayStyle)>,
+    /// The last drawing asked for: `(generation, look)`.
+    requested_render: Option<(u64, protocol::Look)>,
     commands: Vec<Command>,
     ctx: egui::Context,
 }
@@ -182,29 +182,32 @@ impl CamscopeApp {
         self.mirror.needs_explain = false;
         self.mirror.generation += 1;
         let generation = self.mirror.generation;
-        let style = self.prefs.overlay_style();
-        self.requested_render = Some((generation, style));
+        let look = self.prefs.look();
+        self.requested_render = Some((generation, look));
+        self.link.want(generation);
+        self.mirror.progress = None;
         self.send(Request::Explain {
             generation,
             class: self.mirror.class,
             panes: self.prefs.panes(),
-            style,
+            smoothing: self.prefs.smoothing,
+            look,
         });
     }
 
-    /// Asks for the panes to be drawn again when the display style changed.
+    /// Asks for the panes to be drawn again when the look changed.
     fn request_render(&mut self) {
         let Some(generation) = self.mirror.explained.as_ref().map(|e| e.generation) else {
             return;
         };
-        let want = (generation, self.prefs.overlay_style());
+        let want = (generation, self.prefs.look());
         if self.requested_render == Some(want) {
             return;
         }
         self.requested_render = Some(want);
         self.send(Request::Render {
             generation,
-            style: want.1,
+            look: want.1,
         });
     }
 

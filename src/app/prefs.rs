@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::protocol::{DrawStyle, PaneSpec};
+use super::protocol::{DrawStyle, Look, PaneSpec, Smoothing};
 use crate::engine::{Blend, Colormap, Method, OverlayStyle};
 
 /// How many recent files are kept.
@@ -29,6 +29,9 @@ pub struct Prefs {
     /// Show signed maps (CAM and Grad-CAM before ReLU, guided gradients) with a diverging map.
     pub signed: bool,
     pub all_boxes: bool,
+    /// Compare panes on one colour scale (raw maps, shared min / max).
+    pub shared_scale: bool,
+    pub smoothing: Smoothing,
     pub use_gpu: bool,
 }
 
@@ -56,6 +59,8 @@ impl Default for Prefs {
             alpha_by_value: false,
             signed: false,
             all_boxes: false,
+            shared_scale: false,
+            smoothing: Smoothing::default(),
             use_gpu: true,
         }
     }
@@ -77,6 +82,7 @@ pub struct Display {
     pub alpha_by_value: bool,
     pub signed: bool,
     pub all_boxes: bool,
+    pub shared_scale: bool,
 }
 
 impl Prefs {
@@ -88,6 +94,7 @@ impl Prefs {
             alpha_by_value: self.alpha_by_value,
             signed: self.signed,
             all_boxes: self.all_boxes,
+            shared_scale: self.shared_scale,
         }
     }
 
@@ -98,6 +105,7 @@ impl Prefs {
         self.alpha_by_value = d.alpha_by_value;
         self.signed = d.signed;
         self.all_boxes = d.all_boxes;
+        self.shared_scale = d.shared_scale;
     }
 
     /// How panes are drawn (the signed view uses the diverging colormap): the canvas and
@@ -119,9 +127,17 @@ impl Prefs {
         }
     }
 
+    /// How pane pixels are drawn.
+    pub fn look(&self) -> Look {
+        Look {
+            overlay: self.overlay_style(),
+            shared_scale: self.shared_scale,
+        }
+    }
+
     pub fn draw_style(&self) -> DrawStyle {
         DrawStyle {
-            overlay: self.overlay_style(),
+            look: self.look(),
             threshold: self.threshold,
             all_boxes: self.all_boxes,
         }

@@ -61,28 +61,46 @@ pub enum ExportKind {
     RawNpy(usize),
 }
 
-/// How panes are drawn: what the canvas shows and exports write.
+/// How pane pixels are drawn: the overlay style, and whether the panes share one colour scale
+/// (`render::on_shared_scale`) instead of each its own min–max.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Look {
+    pub overlay: OverlayStyle,
+    pub shared_scale: bool,
+}
+
+/// How panes are drawn and boxed: what the canvas shows and exports write.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DrawStyle {
-    pub overlay: OverlayStyle,
+    pub look: Look,
     pub threshold: f32,
     pub all_boxes: bool,
+}
+
+/// The smoothing options of the methods (pytorch-grad-cam's `eigen_smooth`, `aug_smooth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Smoothing {
+    pub eigen: bool,
+    pub aug: bool,
 }
 
 pub enum Request {
     LoadModel(ModelSource, candle_core::Device),
     OpenImage(ImageSource),
-    /// Explain the open photo; the panes are drawn with `style` once explained.
+    /// Explain the open photo; the panes are drawn with `look` once explained. A slow method
+    /// stops when the app no longer wants `generation` (`WorkerLink::cancel_running`).
     Explain {
         generation: u64,
         class: Option<usize>,
         panes: Vec<PaneSpec>,
-        style: OverlayStyle,
+        smoothing: Smoothing,
+        look: Look,
     },
-    /// Draw the explanation of `generation` again with another style.
+    /// Draw the explanation of `generation` again with another look.
     Render {
         generation: u64,
-        style: OverlayStyle,
+        look: Look,
     },
     /// Write the explanation of `generation`, as drawn with `style`, to `path`.
     Export {
@@ -140,11 +158,11 @@ pub struct PaneResult {
     pub explanation: Explanation,
 }
 
-/// The panes of one explanation drawn on the display photo with one style (`None` where the
+/// The panes of one explanation drawn on the display photo with one look (`None` where the
 /// method did not apply).
 pub struct Rendered {
     pub generation: u64,
-    pub style: OverlayStyle,
+    pub look: Look,
     pub panes: Vec<Option<RgbImage>>,
 }
 
@@ -159,6 +177,18 @@ pub enum Response {
         panes: Vec<Result<PaneResult, String>>,
     },
     Rendered(Rendered),
+    /// A slow method of pane `pane` has evaluated `done` of `total` channels.
+    Progress {
+        generation: u64,
+        pane: usize,
+        method: Method,
+        done: usize,
+        total: usize,
+    },
+    /// The explanation of `generation` was stopped (cancelled, or superseded).
+    Cancelled {
+        generation: u64,
+    },
     Exported(PathBuf),
     /// Something failed; the previous state stays.
     Failed {

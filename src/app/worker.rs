@@ -3,24 +3,40 @@
 //! makes it pointless ([`Request::is_superseded_by`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use image::RgbImage;
 
 use super::protocol::{
-    DrawStyle, ExportKind, ImageInfo, ImageSource, MAX_DISPLAY_SIDE, ModelInfo, ModelSource,
-    PaneResult, PaneSpec, Rendered, Request, Response,
+    DrawStyle, ExportKind, ImageInfo, ImageSource, Look, MAX_DISPLAY_SIDE, ModelInfo, ModelSource,
+    PaneResult, PaneSpec, Rendered, Request, Response, Smoothing,
 };
 use crate::engine::input::{PhotoFit, from_photo};
 use crate::engine::labels::label_of;
+use crate::engine::methods::Options;
 use crate::engine::preprocess::{load_image, load_image_bytes, resize_rgb};
 use crate::engine::render::{
     Caption, GridPane, GridSettings, annotated_with_caption, compare_grid, fit_size, grid_caption,
-    pane_pixels, photo_boxes, save_png,
+    pane_pixels, photo_boxes, save_png, shared_maps,
 };
-use crate::engine::{
-    Explainer, Explanation, InputMapping, Labels, Method, Model, OverlayStyle, builtin,
-};
+use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model, builtin};
+
+/// Sends a response and wakes the app.
+#[derive(Clone)]
+struct Outbox {
+    tx: Sender<Response>,
+    notify: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Outbox {
+    /// False when the app has gone.
+    fn send(&self, r: Response) -> bool {
+        let ok = self.tx.send(r).is_ok();
+        (self.notify)();
+        ok
+    }
+}
 
 struct Session {
     model: Option<Arc<Model>>,
@@ -28,6 +44,10 @@ struct Session {
     image: Option<Photo>,
     /// The last explanation, for redrawing and exports.
     last: Option<Last>,
+    /// For progress reports while a slow method runs.
+    outbox: Outbox,
+    /// The generation the app still wants; a slow method for another one stops.
+    wanted: Arc<AtomicU64>,
 }
 
 /// The open photo at full resolution and as displayed, each with its mapping to the model
@@ -47,12 +67,35 @@ struct Last {
     panes: Vec<(Method, Result<Explanation, String>)>,
 }
 
+impl Last {
+    fn grid_panes(&self) -> Vec<GridPane<'_>> {
+        self.panes
+            .iter()
+            .map(|(m, r)| GridPane {
+                method: *m,
+                result: r.as_ref().map_err(String::as_str),
+            })
+            .collect()
+    }
+
+    /// Each pane's map on the shared colour scale, when `look` asks for one.
+    fn shared_maps(&self, look: &Look) -> Vec<Option<crate::engine::Map>> {
+        shared_maps(&self.grid_panes(), look.shared_scale, &look.overlay)
+    }
+}
+
 /// Starts the worker; `notify` runs after every response (the app requests a repaint there).
+/// A slow explanation stops when `wanted` no longer holds its generation.
 pub fn spawn(
-    notify: impl Fn() + Send + 'static,
+    notify: impl Fn() + Send + Sync + 'static,
+    wanted: Arc<AtomicU64>,
 ) -> std::io::Result<(Sender<Request>, Receiver<Response>)> {
     let (req_tx, req_rx) = std::sync::mpsc::channel::<Request>();
     let (resp_tx, resp_rx) = std::sync::mpsc::channel::<Response>();
+    let outbox = Outbox {
+        tx: resp_tx,
+        notify: Arc::new(notify),
+    };
     std::thread::Builder::new()
         .name("camscope-worker".into())
         .spawn(move || {
@@ -61,6 +104,8 @@ pub fn spawn(
                 labels: None,
                 image: None,
                 last: None,
+                outbox: outbox.clone(),
+                wanted,
             };
             let mut taken = 0u64;
             while let Ok(first) = req_rx.recv() {
@@ -70,16 +115,14 @@ pub fn spawn(
                 taken += count;
                 for req in batch {
                     for r in s.handle(req) {
-                        if resp_tx.send(r).is_err() {
+                        if !outbox.send(r) {
                             return;
                         }
                     }
-                    notify();
                 }
-                if resp_tx.send(Response::Taken(taken)).is_err() {
+                if !outbox.send(Response::Taken(taken)) {
                     return;
                 }
-                notify();
             }
         })?;
     Ok((req_tx, resp_rx))
@@ -115,15 +158,16 @@ impl Session {
                 generation,
                 class,
                 panes,
-                style,
+                smoothing,
+                look,
             } => {
-                let explained = self.explain(generation, class, &panes);
+                let explained = self.explain(generation, class, &panes, smoothing);
                 let mut out = vec![explained];
-                out.extend(self.render(generation, style));
+                out.extend(self.render(generation, look));
                 out
             }
-            Request::Render { generation, style } => {
-                self.render(generation, style).into_iter().collect()
+            Request::Render { generation, look } => {
+                self.render(generation, look).into_iter().collect()
             }
             Request::Export {
                 generation,
@@ -238,7 +282,37 @@ impl Session {
         vec![Response::ImageLoaded(Box::new(info))]
     }
 
-    fn explain(&mut self, generation: u64, class: Option<usize>, panes: &[PaneSpec]) -> Response {
+    /// The options of one pane: smoothing, progress reports, and a stop as soon as the app no
+    /// longer wants this generation.
+    fn options(&self, generation: u64, pane: usize, method: Method, s: Smoothing) -> Options {
+        let outbox = self.outbox.clone();
+        let wanted = self.wanted.clone();
+        Options {
+            eigen_smooth: s.eigen,
+            aug_smooth: s.aug,
+            progress: Some(Arc::new(move |done, total| {
+                outbox.send(Response::Progress {
+                    generation,
+                    pane,
+                    method,
+                    done,
+                    total,
+                });
+            })),
+            cancel: Some(Arc::new(move || {
+                wanted.load(Ordering::Relaxed) != generation
+            })),
+            ..Options::default()
+        }
+    }
+
+    fn explain(
+        &mut self,
+        generation: u64,
+        class: Option<usize>,
+        panes: &[PaneSpec],
+        smoothing: Smoothing,
+    ) -> Response {
         let Some(ex) = self.image.as_ref().and_then(|i| i.explainer.as_ref()) else {
             return failed("explain", "no image is open");
         };
@@ -250,15 +324,15 @@ impl Session {
                 Err(e) => return failed("explain", e),
             },
         };
-        let results: Vec<(Method, Result<Explanation, String>)> = panes
-            .iter()
-            .map(|p| {
-                let r = ex
-                    .explain(p.method, p.layer.as_deref(), class)
-                    .map_err(|e| e.to_string());
-                (p.method, r)
-            })
-            .collect();
+        let mut results: Vec<(Method, Result<Explanation, String>)> = Vec::new();
+        for (i, p) in panes.iter().enumerate() {
+            let options = self.options(generation, i, p.method, smoothing);
+            let r = match ex.explain_with(p.method, p.layer.as_deref(), class, &options) {
+                Err(Error::Cancelled) => return Response::Cancelled { generation },
+                r => r.map_err(|e| e.to_string()),
+            };
+            results.push((p.method, r));
+        }
         let panes = results
             .iter()
             .map(|(m, r)| {
@@ -284,23 +358,26 @@ impl Session {
     /// Draws the last explanation's panes on the display photo: the canvas shows these pixels.
     /// Nothing when that explanation is not `generation` (it failed, or a newer one is on its
     /// way and will be drawn when it comes).
-    fn render(&self, generation: u64, style: OverlayStyle) -> Option<Response> {
+    fn render(&self, generation: u64, look: Look) -> Option<Response> {
         let (img, last) = (self.image.as_ref()?, self.last.as_ref()?);
         if last.generation != generation {
             return None;
         }
+        let shared = last.shared_maps(&look);
         let panes = last
             .panes
             .iter()
-            .map(|(_, r)| {
-                r.as_ref()
-                    .ok()
-                    .map(|e| pane_pixels(&img.display, &img.display_mapping, e, &style))
+            .zip(&shared)
+            .map(|((_, r), shared)| {
+                r.as_ref().ok().map(|e| {
+                    let (photo, mapping) = (&img.display, &img.display_mapping);
+                    pane_pixels(photo, mapping, e, &look.overlay, shared.as_ref())
+                })
             })
             .collect();
         Some(Response::Rendered(Rendered {
             generation,
-            style,
+            look,
             panes,
         }))
     }
@@ -353,31 +430,27 @@ impl Session {
                     layer: &e.layer,
                     threshold: s.threshold,
                 };
+                let shared = last.shared_maps(&s.look);
                 let out = annotated_with_caption(
                     &img.photo,
                     &img.mapping,
                     e,
-                    &s.overlay,
+                    &s.look.overlay,
+                    shared.get(*i).and_then(Option::as_ref),
                     &boxes,
                     &caption,
                 );
                 save_png(path, &out)?;
             }
             ExportKind::Composite => {
-                let panes: Vec<GridPane> = last
-                    .panes
-                    .iter()
-                    .map(|(m, r)| GridPane {
-                        method: *m,
-                        result: r.as_ref().map_err(String::as_str),
-                    })
-                    .collect();
+                let panes = last.grid_panes();
                 let architecture = ex.model().architecture.clone();
                 let caption = grid_caption(&label, prob, class, s.threshold, &architecture);
                 let settings = GridSettings {
-                    style: &s.overlay,
+                    style: &s.look.overlay,
                     threshold: s.threshold,
                     all_boxes: s.all_boxes,
+                    shared_scale: s.look.shared_scale,
                     caption: &caption,
                 };
                 let grid = compare_grid(&img.photo, &img.mapping, &panes, &settings)?;
@@ -394,19 +467,30 @@ mod tests {
     use super::*;
     use crate::app::protocol::ModelSource;
 
+    const LOOK: Look = Look {
+        overlay: crate::engine::OverlayStyle {
+            colormap: crate::engine::Colormap::Jet,
+            image_weight: 0.5,
+            blend: crate::engine::Blend::Mix,
+            outside_dim: 0.35,
+        },
+        shared_scale: false,
+    };
+
     fn explain(generation: u64) -> Request {
         Request::Explain {
             generation,
             class: None,
             panes: Vec::new(),
-            style: OverlayStyle::default(),
+            smoothing: Smoothing::default(),
+            look: LOOK,
         }
     }
 
     fn render(generation: u64) -> Request {
         Request::Render {
             generation,
-            style: OverlayStyle::default(),
+            look: LOOK,
         }
     }
 

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use camscope::engine::io::write_atomic;
 use camscope::engine::labels::label_of;
+use camscope::engine::methods::Options;
 use camscope::engine::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
 use camscope::engine::{Error, Explainer, Labels, Method, Model, OverlayStyle};
 
-use super::input::{self, Source, ViewArgs};
+use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{EXIT_PARTIAL, ModelArgs, RenderArgs, parse_method};
 
 #[derive(clap::Args)]
@@ -26,6 +27,8 @@ pub struct Args {
     method: Method,
     #[command(flatten)]
     view: ViewArgs,
+    #[command(flatten)]
+    how: MethodArgs,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -63,6 +66,7 @@ struct Job<'a> {
     labels: Option<&'a Labels>,
     args: &'a Args,
     style: OverlayStyle,
+    options: Options,
 }
 
 impl Job<'_> {
@@ -70,7 +74,12 @@ impl Job<'_> {
         let loaded = input::load(self.model, Source::Photo(path), self.args.view.resize)?;
         let ex = Explainer::new(self.model, &loaded.input)?;
         let top = ex.top_k(1)?.remove(0);
-        let e = ex.explain(self.args.method, self.args.view.layer.as_deref(), top.class)?;
+        let e = ex.explain_with(
+            self.args.method,
+            self.args.view.layer.as_deref(),
+            top.class,
+            &self.options,
+        )?;
         let boxes = photo_boxes(
             &e.localization,
             &loaded.mapping,
@@ -90,6 +99,7 @@ impl Job<'_> {
             &loaded.mapping,
             &e,
             &self.style,
+            None,
             &boxes,
             &caption,
         );
@@ -147,6 +157,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         labels: labels.as_ref(),
         args,
         style: args.render.style()?,
+        options: args.how.options(false),
     };
     let mut rows = Vec::new();
     let mut failed = Vec::new();

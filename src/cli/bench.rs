@@ -10,7 +10,7 @@ use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, sav
 use camscope::engine::{Explainer, Method, OverlayStyle};
 use image::RgbImage;
 
-use super::{ModelArgs, outln};
+use super::{Methods, ModelArgs, outln, parse_methods};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,9 +19,13 @@ pub struct Args {
     /// The photo to explain (default: the built-in sample chelsea.png).
     #[arg(long, value_name = "IMG")]
     image: Option<PathBuf>,
-    /// Repetitions per measurement; the median is reported.
+    /// Repetitions per measurement; the median is reported. Score-CAM and Ablation-CAM, which
+    /// run a forward pass per channel, are timed once.
     #[arg(long, default_value_t = 5)]
     iterations: usize,
+    /// The methods to time one map of, at the default layer (default: every method).
+    #[arg(long, value_parser = parse_methods)]
+    methods: Option<Methods>,
     #[arg(long)]
     json: bool,
 }
@@ -129,6 +133,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Method::GuidedBackprop,
         None,
     )?;
+    // One map of each method at the default layer (CAM needs a GAP + linear head).
+    let methods = args
+        .methods
+        .as_ref()
+        .map_or(Method::ALL.to_vec(), |m| m.0.clone());
+    for m in methods {
+        if m == Method::Cam && model.cam_head().is_err() {
+            continue;
+        }
+        let runs = if m.is_perturbation() { 1 } else { n };
+        t.time_with_setup(
+            &format!("map: {m}"),
+            runs,
+            || Ok(Explainer::new(&model, &input)?),
+            |ex| Ok(ex.explain(m, None, c1)?),
+        )?;
+    }
     t.time("second class, same forward (Grad-CAM)", n, || {
         Ok(ex.explain(Method::GradCam, None, c2)?)
     })?;
@@ -151,7 +172,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         n,
         || {
             Ok(annotated_with_caption(
-                &photo, &mapping, &e, &style, &boxes, &caption,
+                &photo, &mapping, &e, &style, None, &boxes, &caption,
             ))
         },
     )?;
@@ -170,7 +191,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })?;
     let big_img = t.time("overlay + box + caption 4000×3000", n, || {
         Ok(annotated_with_caption(
-            &big, &big_map, &e, &style, &boxes, &caption,
+            &big, &big_map, &e, &style, None, &boxes, &caption,
         ))
     })?;
     t.time("PNG export 4000×3000", 1, || {

@@ -9,7 +9,7 @@ use camscope::engine::render::{
     GridPane, GridSettings, compare_grid, grid_caption, photo_boxes, save_png,
 };
 
-use super::input::{self, Source, ViewArgs};
+use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{Methods, ModelArgs, RenderArgs, box_json, outln, parse_methods};
 
 #[derive(clap::Args)]
@@ -23,11 +23,17 @@ pub struct Args {
     methods: Methods,
     #[command(flatten)]
     view: ViewArgs,
+    #[command(flatten)]
+    how: MethodArgs,
     /// The class to explain; default: the top-1 prediction.
     #[arg(long, value_name = "N")]
     class: Option<usize>,
     #[command(flatten)]
     render: RenderArgs,
+    /// Put every pane on one colour scale (raw maps, shared minimum and maximum) instead of
+    /// each pane's own min–max, to compare methods by magnitude.
+    #[arg(long)]
+    shared_scale: bool,
     /// The composite PNG to write.
     #[arg(long, value_name = "GRID.png")]
     out: PathBuf,
@@ -51,13 +57,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map_or(0.0, |p| p.probability);
     let label = label_of(labels.as_ref(), class);
 
+    let options = args.how.options(!args.json);
     let results: Vec<_> = args
         .methods
         .0
         .iter()
         .map(|&m| {
             let r = explainer
-                .explain(m, args.view.layer.as_deref(), class)
+                .explain_with(m, args.view.layer.as_deref(), class, &options)
                 .map_err(|e| e.to_string());
             (m, r)
         })
@@ -98,6 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         style: &style,
         threshold: args.render.threshold,
         all_boxes: args.render.all_boxes,
+        shared_scale: args.shared_scale,
         caption: &caption,
     };
     let grid = compare_grid(&loaded.photo, &loaded.mapping, &panes, &settings)?;

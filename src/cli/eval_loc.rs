@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use camscope::engine::wsol::{LocEvaluator, LocMetrics};
 use camscope::engine::{BBox, Error, Explainer};
 
-use super::input::{self, ResizeArg, Source};
+use super::input::{self, MethodArgs, ResizeArg, Source};
 use super::{EXIT_PARTIAL, Methods, ModelArgs, outln, parse_methods};
 
 #[derive(clap::Args)]
@@ -20,8 +20,11 @@ pub struct Args {
     /// Comma-separated methods to evaluate.
     #[arg(long, default_value = "cam,gradcam", value_parser = parse_methods)]
     methods: Methods,
+    /// The layer (several, comma-separated, fuse their maps); default: the model's.
     #[arg(long, value_name = "NAME")]
     layer: Option<String>,
+    #[command(flatten)]
+    how: MethodArgs,
     /// τ for Top-1 Loc and GT-known Loc (MaxBoxAcc sweeps τ itself).
     #[arg(long, value_name = "TAU", default_value_t = 0.2)]
     threshold: f32,
@@ -81,6 +84,7 @@ pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let items = read_dataset(&args.dataset)?;
+    let options = args.how.options(false);
     let mut evals: BTreeMap<&str, LocEvaluator> = args
         .methods
         .0
@@ -100,7 +104,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 if unavailable.contains_key(m.name()) {
                     continue;
                 }
-                match ex.explain(m, args.layer.as_deref(), item.class) {
+                match ex.explain_with(m, args.layer.as_deref(), item.class, &options) {
                     Ok(e) => {
                         let to_photo =
                             |b: &BBox| b.map(|x, y| loaded.mapping.original_from_input(x, y));

@@ -9,7 +9,7 @@ use camscope::engine::labels::label_of;
 use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
 use camscope::engine::{Array, Explainer, Method};
 
-use super::input::{self, Source, ViewArgs};
+use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{ModelArgs, RenderArgs, box_json, outln, parse_method};
 
 #[derive(clap::Args)]
@@ -23,11 +23,15 @@ pub struct Args {
     /// An already-preprocessed float32 array of shape (1,3,H,W) or (3,H,W).
     #[arg(long, value_name = "X.npy")]
     input_npy: Option<PathBuf>,
-    /// cam, gradcam, guided-backprop or guided-gradcam.
+    /// The method (docs/methods.md): cam, gradcam, gradcam++, xgradcam, hirescam,
+    /// gradcam-elementwise, layercam, eigencam, eigen-gradcam, scorecam, ablationcam,
+    /// guided-backprop or guided-gradcam.
     #[arg(long, default_value = "gradcam", value_parser = parse_method)]
     method: Method,
     #[command(flatten)]
     view: ViewArgs,
+    #[command(flatten)]
+    how: MethodArgs,
     /// The class to explain (0-based); default: the top-1 prediction.
     #[arg(long, value_name = "N")]
     class: Option<usize>,
@@ -64,7 +68,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
     model.check_class(class)?;
-    let e = explainer.explain(args.method, args.view.layer.as_deref(), class)?;
+    let options = args.how.options(!args.json);
+    let e = explainer.explain_with(args.method, args.view.layer.as_deref(), class, &options)?;
     let this = all
         .iter()
         .find(|p| p.class == class)
@@ -91,8 +96,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             layer: &e.layer,
             threshold: args.render.threshold,
         };
-        let img =
-            annotated_with_caption(&loaded.photo, &loaded.mapping, &e, &style, &boxes, &caption);
+        let img = annotated_with_caption(
+            &loaded.photo,
+            &loaded.mapping,
+            &e,
+            &style,
+            None,
+            &boxes,
+            &caption,
+        );
         save_png(p, &img)?;
     }
 

@@ -1,15 +1,19 @@
 //! Input handling shared by every subcommand: the photo or `.npy` to explain, how a photo is
 //! fitted to the model, the layer and the class names.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use camscope::engine::input::{self, Loaded, PhotoFit};
+use camscope::engine::methods::{DEFAULT_BATCH_SIZE, Fuse, Options, Progress};
 use camscope::engine::{Labels, Model};
 
 /// Where to look and how to read the photo: shared by `explain`, `compare` and `batch`.
 #[derive(clap::Args, Clone)]
 pub struct ViewArgs {
     /// The layer to explain (see `camscope layers`); default: the last convolutional block.
+    /// Several, comma-separated (`layer4,layer3`), fuse their maps (see --fuse).
     #[arg(long, value_name = "NAME")]
     pub layer: Option<String>,
     /// Class names, one per line (default: ImageNet's for 1000-class models).
@@ -57,4 +61,63 @@ pub fn labels(path: Option<&Path>, model: &Model) -> anyhow::Result<Option<Label
         Some(p) => Some(Labels::from_file(p, model.num_classes())?),
         None => Labels::for_classes(model.num_classes()),
     })
+}
+
+/// How maps are computed beyond method, layer and class: shared by `explain`, `compare`,
+/// `batch`, `eval-loc` and `bench`.
+#[derive(clap::Args, Clone)]
+pub struct MethodArgs {
+    /// Replace the sum over channels by their first principal component (pytorch-grad-cam's
+    /// eigen_smooth).
+    #[arg(long)]
+    pub eigen_smooth: bool,
+    /// Average the maps of the input flipped and scaled by 0.9 / 1.0 / 1.1 (six forward
+    /// passes; pytorch-grad-cam's aug_smooth).
+    #[arg(long)]
+    pub aug_smooth: bool,
+    /// How the maps of several layers (`--layer layer4,layer3`) are combined: their mean
+    /// (pytorch-grad-cam) or maximum (torchcam).
+    #[arg(long, value_enum, default_value = "mean")]
+    pub fuse: FuseArg,
+    /// Score-CAM and Ablation-CAM: masked inputs or activations per forward pass.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE as u64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch_size: u64,
+    /// Score-CAM and Ablation-CAM: evaluate only the N channels with the largest mean
+    /// activation, the others weigh 0 (an approximation; default: every channel, exact).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top_channels: Option<u64>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum FuseArg {
+    Mean,
+    Max,
+}
+
+impl MethodArgs {
+    /// The engine's options; `show_progress` prints the slow methods' progress on a terminal.
+    pub fn options(&self, show_progress: bool) -> Options {
+        let progress: Option<Arc<Progress>> = (show_progress && std::io::stderr().is_terminal())
+            .then(|| -> Arc<Progress> {
+                Arc::new(|done, total| {
+                    eprint!("\r  {done}/{total} channels");
+                    if done == total {
+                        eprintln!();
+                    }
+                })
+            });
+        Options {
+            eigen_smooth: self.eigen_smooth,
+            aug_smooth: self.aug_smooth,
+            fuse: match self.fuse {
+                FuseArg::Mean => Fuse::Mean,
+                FuseArg::Max => Fuse::Max,
+            },
+            batch_size: self.batch_size as usize,
+            top_channels: self.top_channels.map(|n| n as usize),
+            progress,
+            cancel: None,
+        }
+    }
 }

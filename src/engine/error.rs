@@ -100,6 +100,10 @@ pub enum Error {
     #[error("a previous computation panicked; open the photo again")]
     Poisoned,
 
+    /// The caller asked a long computation to stop.
+    #[error("cancelled")]
+    Cancelled,
+
     /// A backward pass was asked of an op whose forward pass recorded nothing.
     #[error("internal: backward pass without a recorded forward pass")]
     NoTape,

@@ -92,13 +92,38 @@ impl Map {
         if (width, height) == (self.width, self.height) {
             return self.clone();
         }
-        let xs = axis_weights(self.width, width);
-        let ys = axis_weights(self.height, height);
+        self.resampled(
+            &axis_weights(self.width, width),
+            &axis_weights(self.height, height),
+        )
+    }
+
+    /// Bilinear resampling with `align_corners = true`: the corner pixels' centres map onto
+    /// each other (torch's `UpsamplingBilinear2d`, which Score-CAM uses for its masks).
+    pub fn resized_align_corners(&self, width: usize, height: usize) -> Self {
+        self.resampled(
+            &axis_weights_corners(self.width, width),
+            &axis_weights_corners(self.height, height),
+        )
+    }
+
+    /// Horizontally mirrored.
+    pub fn flipped(&self) -> Self {
+        let data = self
+            .data
+            .chunks(self.width)
+            .flat_map(|row| row.iter().rev().copied())
+            .collect();
+        Self::new(self.width, self.height, data)
+    }
+
+    fn resampled(&self, xs: &[(usize, usize, f32)], ys: &[(usize, usize, f32)]) -> Self {
+        let (width, height) = (xs.len(), ys.len());
         let mut data = Vec::with_capacity(width * height);
-        for &(y0, y1, ly) in &ys {
+        for &(y0, y1, ly) in ys {
             let r0 = &self.data[y0 * self.width..(y0 + 1) * self.width];
             let r1 = &self.data[y1 * self.width..(y1 + 1) * self.width];
-            for &(x0, x1, lx) in &xs {
+            for &(x0, x1, lx) in xs {
                 let top = (1.0 - lx) * r0[x0] + lx * r0[x1];
                 let bottom = (1.0 - lx) * r1[x0] + lx * r1[x1];
                 data.push((1.0 - ly) * top + ly * bottom);
@@ -106,6 +131,24 @@ impl Map {
         }
         Self::new(width, height, data)
     }
+}
+
+/// For each output index, with `align_corners = true` (torch's `UpsamplingBilinear2d`): the
+/// two source indices and the weight of the second.
+fn axis_weights_corners(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
+    let scale = if n_out > 1 {
+        (n_in - 1) as f32 / (n_out - 1) as f32
+    } else {
+        0.0
+    };
+    (0..n_out)
+        .map(|i| {
+            let src = i as f32 * scale;
+            let i0 = (src as usize).min(n_in - 1);
+            let i1 = (i0 + 1).min(n_in - 1);
+            (i0, i1, src - i0 as f32)
+        })
+        .collect()
 }
 
 /// For each output index: the two source indices and the weight of the second.
@@ -129,6 +172,13 @@ mod tests {
     fn constant_map_normalizes_to_zeros() {
         let m = Map::new(2, 2, vec![3.0; 4]).normalized();
         assert_eq!(m.data, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn align_corners_upsampling_matches_torch() {
+        // torch.nn.UpsamplingBilinear2d(size=(3, 3))(torch.tensor([[[[1., 2.], [3., 4.]]]]))
+        let m = Map::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).resized_align_corners(3, 3);
+        assert_eq!(m.data, [1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 3.0, 3.5, 4.0]);
     }
 
     #[test]

@@ -169,3 +169,132 @@ fn closed_stdout_ends_quietly() {
     assert!(err.is_empty(), "{err}");
     assert!(out.status.success(), "{:?}: {err}", out.status);
 }
+
+/// Every method by its CLI name (a contract), with `--save-raw` writing the map before ReLU:
+/// the layer's `(h, w)` for layer maps, `(3, H, W)` for input gradients; the raw map matches
+/// the library reference the engine tests use.
+#[test]
+fn every_method_name_explains_and_saves_its_raw_map() {
+    let dir = temp_dir();
+    let input = fixture("vgg_gap/input.npy");
+    for name in [
+        "cam",
+        "gradcam",
+        "gradcam++",
+        "xgradcam",
+        "hirescam",
+        "gradcam-elementwise",
+        "layercam",
+        "eigencam",
+        "eigen-gradcam",
+        "scorecam",
+        "ablationcam",
+        "guided-backprop",
+        "guided-gradcam",
+    ] {
+        let raw = dir.path().join(format!("{name}.npy"));
+        let (ok, out, err) = camscope(&[
+            "explain",
+            "--model",
+            &model("vgg_gap"),
+            "--input-npy",
+            input.to_str().unwrap(),
+            "--method",
+            name,
+            "--class",
+            "2",
+            "--save-raw",
+            raw.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(ok, "{name}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["method"], name);
+        let raw = Array::read_npy(&raw).unwrap();
+        let want_shape: Vec<usize> = if name.starts_with("guided") {
+            vec![3, 64, 64]
+        } else {
+            vec![16, 16]
+        };
+        assert_eq!(raw.shape, want_shape, "{name}");
+        if ![
+            "cam",
+            "guided-backprop",
+            "guided-gradcam",
+            "eigencam",
+            "eigen-gradcam",
+        ]
+        .contains(&name)
+        {
+            let reference = npy(&format!("vgg_gap/methods/{name}_features.11.npy"));
+            assert_close(name, &raw.data, &reference.data, 1e-3);
+        }
+    }
+}
+
+/// Several layers, smoothing and the perturbation options are flags of every explaining
+/// command; a fused map's raw array is the fusion at input resolution.
+#[test]
+fn layer_fusion_smoothing_and_batch_flags() {
+    let dir = temp_dir();
+    let raw = dir.path().join("fused.npy");
+    let input = fixture("resnet_basic/input.npy");
+    let (ok, out, err) = camscope(&[
+        "explain",
+        "--model",
+        &model("resnet_basic"),
+        "--input-npy",
+        input.to_str().unwrap(),
+        "--method",
+        "layercam",
+        "--layer",
+        "layer4,layer3",
+        "--fuse",
+        "max",
+        "--aug-smooth",
+        "--eigen-smooth",
+        "--save-raw",
+        raw.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["layer"], "layer4,layer3");
+    assert_eq!(Array::read_npy(&raw).unwrap().shape, [112, 112]);
+    let (ok, _, err) = camscope(&[
+        "explain",
+        "--model",
+        &model("resnet_basic"),
+        "--input-npy",
+        input.to_str().unwrap(),
+        "--method",
+        "scorecam",
+        "--batch-size",
+        "5",
+        "--top-channels",
+        "7",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = camscope(&[
+        "explain",
+        "--model",
+        &model("resnet_basic"),
+        "--input-npy",
+        input.to_str().unwrap(),
+        "--top-channels",
+        "0",
+    ]);
+    assert!(!ok && err.contains("--top-channels"), "{err}");
+    let (ok, _, err) = camscope(&[
+        "explain",
+        "--model",
+        &model("resnet_basic"),
+        "--input-npy",
+        input.to_str().unwrap(),
+        "--method",
+        "guided-gradcam",
+        "--layer",
+        "layer4,layer3",
+    ]);
+    assert!(!ok && err.contains("several layers"), "{err}");
+}

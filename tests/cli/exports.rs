@@ -213,3 +213,33 @@ fn eval_loc_with_a_missing_image_exits_3() {
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("gone.png: FAILED"), "{err}");
 }
+
+/// `compare --shared-scale` draws every pane on one colour scale: the grid differs from the
+/// one where each pane has its own min–max, and has the same size.
+#[test]
+fn compare_with_a_shared_colour_scale() {
+    let dir = temp_dir();
+    let own = dir.path().join("own.png");
+    let shared = dir.path().join("shared.png");
+    let coffee = asset("coffee.png");
+    for (out, flag) in [(&own, None), (&shared, Some("--shared-scale"))] {
+        let mut args = vec![
+            "compare",
+            "--image",
+            coffee.to_str().unwrap(),
+            "--methods",
+            "cam,gradcam,hirescam,guided-backprop",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        let (ok, _, err) = camscope(&args);
+        assert!(ok, "{err}");
+    }
+    let (a, b) = (
+        image::open(&own).unwrap().to_rgb8(),
+        image::open(&shared).unwrap().to_rgb8(),
+    );
+    assert_eq!(a.dimensions(), b.dimensions());
+    assert_ne!(a, b);
+}

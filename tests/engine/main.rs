@@ -6,6 +6,7 @@
 mod common;
 
 mod builtin;
+mod methods;
 mod parity;
 mod preprocess;
 mod render;

@@ -27,6 +27,10 @@ impl Panel for DisplaySection {
                 "Layer maps before ReLU, input gradients summed over colour; blue < 0 < red",
             );
         ui.checkbox(&mut d.all_boxes, "Box every component");
+        ui.checkbox(&mut d.shared_scale, "One colour scale for all panes")
+            .on_hover_text(
+                "Raw maps on a shared minimum and maximum instead of each pane's own: compares methods by magnitude",
+            );
         if d != before {
             out.push(Command::SetDisplay(d));
         }

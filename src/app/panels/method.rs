@@ -46,6 +46,16 @@ impl Panel for MethodSection {
                 out.push(Command::SetPane(i, spec));
             }
         }
+        let mut smoothing = prefs.smoothing;
+        ui.checkbox(&mut smoothing.eigen, "Eigen-smooth")
+            .on_hover_text(
+                "The first principal component of the weighted activations instead of their sum",
+            );
+        ui.checkbox(&mut smoothing.aug, "Augmentation smoothing")
+            .on_hover_text("The mean of the maps of the photo flipped and scaled by 0.9 / 1.0 / 1.1: six passes");
+        if smoothing != prefs.smoothing {
+            out.push(Command::SetSmoothing(smoothing));
+        }
         if prefs.compare_mode {
             ui.horizontal(|ui| {
                 if prefs.compare.len() < MAX_PANES && ui.button("Add pane").clicked() {
@@ -70,6 +80,7 @@ fn pane_ui(
     let mut edited = pane.clone();
     egui::ComboBox::from_label(format!("{prefix}Method"))
         .selected_text(pane.method.title())
+        .height(400.0)
         .show_ui(ui, |ui| {
             for m in Method::ALL {
                 let tip = match (m, no_cam) {

@@ -6,10 +6,26 @@ use super::{Command, Panel, PanelContext};
 pub struct StatusBar;
 
 impl Panel for StatusBar {
-    fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelContext<'_>, _out: &mut Vec<Command>) {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelContext<'_>, out: &mut Vec<Command>) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                if cx.busy {
+                if let Some(p) = &cx.mirror.progress {
+                    let fraction = p.done as f32 / p.total.max(1) as f32;
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .desired_width(220.0)
+                            .text(format!(
+                                "{} (pane {}): {} / {} channels",
+                                p.method.title(),
+                                p.pane + 1,
+                                p.done,
+                                p.total
+                            )),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        out.push(Command::Cancel);
+                    }
+                } else if cx.busy {
                     ui.spinner();
                     ui.label("Working…");
                 }

@@ -25,7 +25,7 @@ impl Technique for Cam {
         false
     }
 
-    fn channel_weights(&self, cx: &Explainer<'_>, target: &Target) -> Result<Tensor> {
+    fn channel_weights(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
         let model = cx.model();
         let head = model.cam_head().map_err(|r| Error::MethodNotApplicable {
             method: "CAM".into(),

@@ -21,7 +21,7 @@ impl Technique for GradCam {
         "Feature maps weighted by the spatial mean of the class score's gradient; any layer"
     }
 
-    fn channel_weights(&self, cx: &Explainer<'_>, target: &Target) -> Result<Tensor> {
+    fn channel_weights(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
         let g = cx.gradient(target.layer, target.class, Grad::Plain)?;
         Ok(g.squeeze(0)?.mean((1, 2))?)
     }

@@ -2,7 +2,8 @@
 //! where every ReLU passes gradient only where its input and the incoming gradient are both
 //! positive.
 
-use super::{Explainer, Produces, Raw, Target, Technique, gradient_map};
+use super::explainer::gradient_map;
+use super::{Explainer, Produces, Raw, Target, Technique};
 use crate::engine::error::Result;
 use crate::engine::npy::Array;
 use crate::engine::ops::Grad;
@@ -33,7 +34,7 @@ impl Technique for GuidedBackprop {
         false
     }
 
-    fn compute(&self, cx: &Explainer<'_>, target: &Target) -> Result<Raw> {
+    fn compute(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Raw> {
         let gradient = guided_gradient(cx, target.class)?;
         let r = BLUR_RADIUS;
         let localization = gradient_map(&gradient)

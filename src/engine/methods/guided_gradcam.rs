@@ -3,7 +3,7 @@
 
 use super::gradcam::GradCam;
 use super::guided_backprop::guided_gradient;
-use super::{Explainer, Produces, Raw, Target, Technique, weighted_map};
+use super::{Explainer, Produces, Raw, Target, Technique, layer_map};
 use crate::engine::error::Result;
 use crate::engine::npy::Array;
 
@@ -26,8 +26,8 @@ impl Technique for GuidedGradCam {
         Produces::InputGradient
     }
 
-    fn compute(&self, cx: &Explainer<'_>, target: &Target) -> Result<Raw> {
-        let cam = weighted_map(&GradCam, cx, target)?;
+    fn compute(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Raw> {
+        let cam = layer_map(&GradCam, cx, target)?;
         let (ih, iw) = cx.input_size();
         let cam = cam.relu().resized(iw, ih).normalized();
         let gb = guided_gradient(cx, target.class)?;

@@ -250,6 +250,17 @@ impl Model {
     /// The perturbation methods (Score-CAM, Ablation-CAM) and the faithfulness metrics push
     /// their masked inputs and activations through here.
     pub fn logits_from(&self, layer: Option<usize>, x: &Tensor) -> Result<Tensor> {
+        self.logits_from_checked(layer, x, &|| Ok(()))
+    }
+
+    /// [`Self::logits_from`], calling `check` before every node: its error stops the pass (a
+    /// long batch can be cancelled between layers).
+    pub fn logits_from_checked(
+        &self,
+        layer: Option<usize>,
+        x: &Tensor,
+        check: &dyn Fn() -> Result<()>,
+    ) -> Result<Tensor> {
         let start = match layer {
             Some(l) if l >= self.nodes.len() => {
                 return Err(Error::BadInput(format!(
@@ -272,6 +283,7 @@ impl Model {
         };
         let mut x = x.to_device(&self.device)?;
         for n in &self.nodes[start..] {
+            check()?;
             x = forward_seq(&n.ops, &x, false)?.0;
         }
         match x.dims() {

@@ -54,15 +54,17 @@ impl Caption<'_> {
     }
 }
 
-/// Overlay and boxes on the photo, at the photo's resolution (no caption).
+/// Overlay and boxes on the photo, at the photo's resolution (no caption); `shared`: the map
+/// on a colour scale shared with other panes, if any.
 pub fn annotated(
     photo: &RgbImage,
     mapping: &InputMapping,
     e: &Explanation,
     style: &OverlayStyle,
+    shared: Option<&Map>,
     boxes: &[BBox],
 ) -> RgbImage {
-    let mut img = pane_pixels(photo, mapping, e, style);
+    let mut img = pane_pixels(photo, mapping, e, style, shared);
     draw_boxes(&mut img, boxes);
     img
 }
@@ -73,10 +75,14 @@ pub fn annotated_with_caption(
     mapping: &InputMapping,
     e: &Explanation,
     style: &OverlayStyle,
+    shared: Option<&Map>,
     boxes: &[BBox],
     caption: &Caption,
 ) -> RgbImage {
-    with_caption(&annotated(photo, mapping, e, style, boxes), &caption.text())
+    with_caption(
+        &annotated(photo, mapping, e, style, shared, boxes),
+        &caption.text(),
+    )
 }
 
 /// A pane standing in for a method that does not apply: the dimmed photo with the reason.

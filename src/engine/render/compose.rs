@@ -3,9 +3,10 @@
 
 use image::{Rgb, RgbImage};
 
-use super::OverlayStyle;
 use super::annotate::{annotated, pane_title, photo_boxes, unavailable_pane};
+use super::{OverlayStyle, on_shared_scale};
 use crate::engine::error::Result;
+use crate::engine::maps::Map;
 use crate::engine::methods::{Explanation, Method};
 use crate::engine::preprocess::{InputMapping, resize_rgb};
 use crate::engine::text::{draw_text, fit};
@@ -33,6 +34,8 @@ pub struct GridSettings<'a> {
     pub style: &'a OverlayStyle,
     pub threshold: f32,
     pub all_boxes: bool,
+    /// Every pane on one colour scale ([`on_shared_scale`]) instead of its own min–max.
+    pub shared_scale: bool,
     pub caption: &'a str,
 }
 
@@ -47,9 +50,11 @@ pub fn compare_grid(
     let (pw, ph) = fit_size(photo.width(), photo.height(), MAX_PANE_SIDE);
     let preview = resize_rgb(photo, pw, ph)?;
     let mapping = mapping.for_photo_size(pw, ph);
+    let shared = shared_maps(panes, settings.shared_scale, settings.style);
     let drawn: Vec<(String, RgbImage)> = panes
         .iter()
-        .map(|p| match p.result {
+        .zip(&shared)
+        .map(|(p, shared)| match p.result {
             Ok(e) => {
                 let boxes = photo_boxes(
                     &e.localization,
@@ -59,7 +64,14 @@ pub fn compare_grid(
                 );
                 (
                     pane_title(e.method, &e.layer),
-                    annotated(&preview, &mapping, e, settings.style, &boxes),
+                    annotated(
+                        &preview,
+                        &mapping,
+                        e,
+                        settings.style,
+                        shared.as_ref(),
+                        &boxes,
+                    ),
                 )
             }
             Err(why) => (
@@ -69,6 +81,20 @@ pub fn compare_grid(
         })
         .collect();
     Ok(with_caption_for(&composite(&drawn), settings.caption, pw))
+}
+
+/// For each pane, its map on the shared colour scale (`None` without one, or where the method
+/// did not apply).
+pub fn shared_maps(panes: &[GridPane<'_>], shared: bool, style: &OverlayStyle) -> Vec<Option<Map>> {
+    if !shared {
+        return vec![None; panes.len()];
+    }
+    let ok: Vec<&Explanation> = panes.iter().filter_map(|p| p.result.ok()).collect();
+    let mut maps = on_shared_scale(&ok, style.colormap.is_diverging()).into_iter();
+    panes
+        .iter()
+        .map(|p| p.result.ok().and_then(|_| maps.next()))
+        .collect()
 }
 
 /// The caption under a comparison grid.

@@ -15,11 +15,11 @@ pub use annotate::{
 pub use boxes::{BOX_PRIMARY, BOX_SECONDARY, draw_boxes, draw_rect, stroke_for};
 pub use compose::{
     GridPane, GridSettings, MAX_PANE_SIDE, caption_height, compare_grid, composite, fit_size,
-    grid_caption, with_caption, with_caption_for,
+    grid_caption, shared_maps, with_caption, with_caption_for,
 };
 pub use overlay::{
-    deprocess_gradient, display_map, overlay_on_photo, pane_pixels, picture_on_photo,
-    show_cam_on_image,
+    deprocess_gradient, display_map, on_shared_scale, overlay_on_photo, pane_pixels,
+    picture_on_photo, show_cam_on_image,
 };
 pub use png::save_png;
 

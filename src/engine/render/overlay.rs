@@ -15,13 +15,18 @@ use crate::engine::preprocess::InputMapping;
 /// resolution, without boxes or caption: what a pane shows and what exports start from.
 /// Layer maps are drawn as heat (`style.blend`); input gradients as pytorch-grad-cam pictures
 /// them (`deprocess_image`), unless the colormap is diverging, which shows any map's sign.
+/// With `shared`, the pane draws that map instead: its map on a colour scale shared with
+/// other panes ([`on_shared_scale`]).
 pub fn pane_pixels(
     photo: &RgbImage,
     mapping: &InputMapping,
     e: &Explanation,
     style: &OverlayStyle,
+    shared: Option<&Map>,
 ) -> RgbImage {
-    if e.method.produces() == Produces::InputGradient && !style.colormap.is_diverging() {
+    if let Some(map) = shared {
+        overlay_on_photo(photo, map, mapping, style)
+    } else if e.method.produces() == Produces::InputGradient && !style.colormap.is_diverging() {
         let (w, h) = (e.raw.shape[2], e.raw.shape[1]);
         picture_on_photo(
             photo,
@@ -32,6 +37,34 @@ pub fn pane_pixels(
     } else {
         overlay_on_photo(photo, &display_map(e, style), mapping, style)
     }
+}
+
+/// The maps of several explanations on one colour scale, instead of each its own min–max:
+/// their [`Explanation::unnormalized_map`]s scaled by the smallest and largest value over all
+/// of them (for a diverging colormap, `0.5 ± 0.5 · v / max |v|` over all of them), so that
+/// methods can be compared by magnitude (Captum's issue #1103 asks for this).
+pub fn on_shared_scale(es: &[&Explanation], diverging: bool) -> Vec<Map> {
+    let maps: Vec<Map> = es.iter().map(|e| e.unnormalized_map()).collect();
+    let values = || maps.iter().flat_map(|m| m.data.iter().copied());
+    let (lo, hi) = values().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
+    let scale = values().fold(0f32, |a, v| a.max(v.abs()));
+    maps.into_iter()
+        .map(|m| {
+            let data = m
+                .data
+                .iter()
+                .map(|&v| match (diverging, scale > 0.0, hi > lo) {
+                    (true, true, _) => 0.5 + 0.5 * v / scale,
+                    (true, false, _) => 0.5,
+                    (false, _, true) => (v - lo) / (hi - lo),
+                    (false, _, false) => 0.0,
+                })
+                .collect();
+            Map::new(m.width, m.height, data)
+        })
+        .collect()
 }
 
 /// The map used for display: the signed map for diverging colormaps, else the final map.

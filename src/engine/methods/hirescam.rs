@@ -1,0 +1,32 @@
+//! HiResCAM (Draelos & Carin 2020): `Σ_k G_k ⊙ A_k`, element-wise, no spatial averaging. At
+//! the last block of a GAP + linear head it equals Grad-CAM.
+
+use candle_core::Tensor;
+
+use super::{Explainer, Target, Technique};
+use crate::engine::error::Result;
+use crate::engine::ops::Grad;
+
+pub struct HiResCam;
+
+impl Technique for HiResCam {
+    fn name(&self) -> &'static str {
+        "hirescam"
+    }
+
+    fn title(&self) -> &'static str {
+        "HiResCAM"
+    }
+
+    fn description(&self) -> &'static str {
+        "Gradient times activation, element by element: provably shows where the score comes from"
+    }
+
+    fn channel_maps(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
+        let a = cx.activations(target.layer()?)?;
+        let g = cx
+            .gradient(target.layer, target.class, Grad::Plain)?
+            .squeeze(0)?;
+        Ok(g.mul(&a)?)
+    }
+}
