@@ -1,10 +1,12 @@
-//! Convolution: the general case through candle, depthwise by direct loops, TensorFlow "SAME"
-//! padding, and the input gradient as a convolution of the zero-dilated output gradient.
+//! Convolution: on the CPU as matrix products ([`super::gemm_conv`]), depthwise by direct
+//! loops; on other devices through candle, with the input gradient as a convolution of the
+//! zero-dilated output gradient. TensorFlow "SAME" padding.
 
 use std::sync::OnceLock;
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 
+use super::gemm_conv::{self, Geometry};
 use super::norm::BatchNorm;
 use crate::engine::error::Result;
 
@@ -18,6 +20,8 @@ pub struct Conv2d {
     groups: usize,
     /// The kernel rearranged for the input-gradient convolution, made on first use.
     backward_weight: OnceLock<Tensor>,
+    /// The kernel and bias as f32 host data for the CPU path, made on first use.
+    host: OnceLock<(Vec<f32>, Option<Vec<f32>>)>,
 }
 
 impl Conv2d {
@@ -42,6 +46,7 @@ impl Conv2d {
             padding,
             groups,
             backward_weight: OnceLock::new(),
+            host: OnceLock::new(),
         })
     }
 
@@ -79,7 +84,53 @@ impl Conv2d {
             && x.dims().get(1) == Some(&c)
     }
 
+    /// Whether `x` takes the CPU matrix-product path.
+    fn on_cpu(x: &Tensor) -> bool {
+        x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() == 4
+    }
+
+    fn host(&self) -> Result<&(Vec<f32>, Option<Vec<f32>>)> {
+        if let Some(h) = self.host.get() {
+            return Ok(h);
+        }
+        let w = gemm_conv::cpu_data(&self.weight)?;
+        let b = match &self.bias {
+            Some(b) => Some(gemm_conv::cpu_data(b)?),
+            None => None,
+        };
+        Ok(self.host.get_or_init(|| (w, b)))
+    }
+
+    fn geometry(&self, n: usize, cin: usize, h: usize, w: usize) -> Geometry {
+        Geometry {
+            n,
+            cin,
+            h,
+            w,
+            cout: self.out_channels(),
+            k: self.kernel(),
+            stride: self.stride,
+            pad: self.padding,
+            groups: self.groups,
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if Self::on_cpu(x) && !self.is_depthwise(x) {
+            let (n, cin, h, w) = x.dims4()?;
+            let g = self.geometry(n, cin, h, w);
+            let (weight, bias) = self.host()?;
+            let y = gemm_conv::with_cpu_slice(x, |x| {
+                gemm_conv::forward(x, weight, bias.as_deref(), &g)
+            })?;
+            let (oh, ow) = g.out_hw();
+            return gemm_conv::tensor(y, (n, g.cout, oh, ow));
+        }
+        self.forward_candle(x)
+    }
+
+    /// The forward pass through candle's convolution (other devices, and the reference).
+    pub fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.is_depthwise(x) {
             depthwise::forward(x, &self.weight, self.stride, self.padding)?
         } else {
@@ -91,9 +142,23 @@ impl Conv2d {
         })
     }
 
-    /// `dL/dx` for an input of spatial size `(h, w)`: a stride-1 convolution of the
-    /// zero-dilated gradient with the flipped, channel-transposed kernel.
+    /// `dL/dx` for an input of spatial size `(h, w)`.
     pub fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+        if Self::on_cpu(g) && !self.is_depthwise(g) {
+            let (n, cout, _, _) = g.dims4()?;
+            let cin = self.weight.dims()[1] * self.groups;
+            let geom = self.geometry(n, cin, h, w);
+            debug_assert_eq!(cout, geom.cout);
+            let (weight, _) = self.host()?;
+            let dx = gemm_conv::with_cpu_slice(g, |dy| gemm_conv::backward(dy, weight, &geom))?;
+            return gemm_conv::tensor(dx, (n, cin, h, w));
+        }
+        self.backward_candle(g, h, w)
+    }
+
+    /// `dL/dx` through candle: a stride-1 convolution of the zero-dilated gradient with the
+    /// flipped, channel-transposed kernel (other devices, and the reference).
+    pub fn backward_candle(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
         let (k, s, p) = (self.kernel(), self.stride, self.padding);
         if self.is_depthwise(g) {
             return depthwise::backward(g, &self.weight, s, p, h, w);
@@ -246,6 +311,34 @@ pub fn same_padding(n: usize, kernel: usize, stride: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+    /// The CPU matrix-product path against candle's convolution and the dilated-gradient
+    /// backward pass, with BatchNorm folded, on shapes of ResNet, VGG and EfficientNet.
+    #[test]
+    fn gemm_path_matches_candle_path() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(n, cin, cout, k, s, p, groups, h) in &[
+            (1, 3, 8, 7, 2, 3, 1, 21),
+            (2, 8, 8, 3, 1, 1, 1, 9),
+            (1, 8, 16, 1, 2, 0, 1, 9),
+            (3, 8, 8, 3, 2, 1, 2, 12),
+        ] {
+            let x = Tensor::randn(0f32, 1f32, (n, cin, h, h + 2), &dev)?;
+            let w = Tensor::randn(0f32, 1f32, (cout, cin / groups, k, k), &dev)?;
+            let bias = Tensor::randn(0f32, 1f32, cout, &dev)?;
+            let conv = Conv2d::new(w, Some(bias), s, p, groups)?;
+            let fast = conv.forward(&x)?;
+            let slow = conv.forward_candle(&x)?;
+            let d = (&fast - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "forward k{k} s{s} g{groups}: {d}");
+            let dy = Tensor::randn(0f32, 1f32, fast.dims(), &dev)?;
+            let fast = conv.backward(&dy, h, h + 2)?;
+            let slow = conv.backward_candle(&dy, h, h + 2)?;
+            let d = (&fast - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "backward k{k} s{s} g{groups}: {d}");
+        }
+        Ok(())
+    }
+
     use candle_core::{Device, Tensor};
 
     use super::*;

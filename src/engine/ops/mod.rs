@@ -9,6 +9,7 @@
 
 mod activation;
 mod conv;
+mod gemm_conv;
 mod linear;
 mod norm;
 mod pool;

@@ -2,6 +2,9 @@
 //! the UI thread. Requests carry a generation; a queued request is dropped when a newer one
 //! makes it pointless ([`Request::is_superseded_by`]).
 
+mod coalesce;
+mod export;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -9,18 +12,16 @@ use std::sync::mpsc::{Receiver, Sender};
 use image::RgbImage;
 
 use super::protocol::{
-    DrawStyle, ExportKind, ImageInfo, ImageSource, Look, MAX_DISPLAY_SIDE, ModelInfo, ModelSource,
-    PaneResult, PaneSpec, Rendered, Request, Response, Smoothing,
+    ImageInfo, ImageSource, Look, MAX_DISPLAY_SIDE, ModelInfo, ModelSource, PaneResult, PaneSpec,
+    Rendered, Request, Response, Smoothing,
 };
 use crate::engine::input::{PhotoFit, from_photo};
 use crate::engine::labels::label_of;
 use crate::engine::methods::Options;
 use crate::engine::preprocess::{load_image, load_image_bytes, resize_rgb};
-use crate::engine::render::{
-    Caption, GridPane, GridSettings, annotated_with_caption, compare_grid, fit_size, grid_caption,
-    pane_pixels, photo_boxes, save_png, shared_maps,
-};
+use crate::engine::render::{GridPane, fit_size, pane_pixels, shared_maps};
 use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model, builtin};
+use coalesce::coalesce;
 
 /// Sends a response and wakes the app.
 #[derive(Clone)]
@@ -126,20 +127,6 @@ pub fn spawn(
             }
         })?;
     Ok((req_tx, resp_rx))
-}
-
-/// The queued requests in order without those a later one supersedes, and how many were taken.
-fn coalesce(queue: Vec<Request>) -> (Vec<Request>, u64) {
-    let count = queue.len() as u64;
-    let keep: Vec<bool> = (0..queue.len())
-        .map(|i| !queue[i + 1..].iter().any(|n| queue[i].is_superseded_by(n)))
-        .collect();
-    let kept = queue
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(r, k)| k.then_some(r))
-        .collect();
-    (kept, count)
 }
 
 fn failed(what: impl Into<String>, e: impl std::fmt::Display) -> Response {
@@ -380,156 +367,5 @@ impl Session {
             look,
             panes,
         }))
-    }
-
-    fn export(
-        &self,
-        generation: u64,
-        kind: &ExportKind,
-        path: &std::path::Path,
-        s: &DrawStyle,
-    ) -> anyhow::Result<()> {
-        let img = self
-            .image
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no image is open"))?;
-        let last = self
-            .last
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("nothing is explained yet"))?;
-        anyhow::ensure!(
-            last.generation == generation,
-            "the view changed while the export waited; export again"
-        );
-        let ex = img
-            .explainer
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no explanation"))?;
-        let class = last.class;
-        let prob = ex
-            .predictions()?
-            .iter()
-            .find(|p| p.class == class)
-            .map_or(0.0, |p| p.probability);
-        let label = label_of(self.labels.as_ref(), class);
-        let pane = |i: usize| -> anyhow::Result<&Explanation> {
-            match last.panes.get(i) {
-                Some((_, Ok(e))) => Ok(e),
-                Some((_, Err(why))) => Err(anyhow::anyhow!("{why}")),
-                None => Err(anyhow::anyhow!("no pane {i}")),
-            }
-        };
-        match kind {
-            ExportKind::Annotated(i) => {
-                let e = pane(*i)?;
-                let boxes = photo_boxes(&e.localization, &img.mapping, s.threshold, s.all_boxes);
-                let caption = Caption {
-                    label: &label,
-                    probability: prob,
-                    method: e.method,
-                    layer: &e.layer,
-                    threshold: s.threshold,
-                };
-                let shared = last.shared_maps(&s.look);
-                let out = annotated_with_caption(
-                    &img.photo,
-                    &img.mapping,
-                    e,
-                    &s.look.overlay,
-                    shared.get(*i).and_then(Option::as_ref),
-                    &boxes,
-                    &caption,
-                );
-                save_png(path, &out)?;
-            }
-            ExportKind::Composite => {
-                let panes = last.grid_panes();
-                let architecture = ex.model().architecture.clone();
-                let caption = grid_caption(&label, prob, class, s.threshold, &architecture);
-                let settings = GridSettings {
-                    style: &s.look.overlay,
-                    threshold: s.threshold,
-                    all_boxes: s.all_boxes,
-                    shared_scale: s.look.shared_scale,
-                    caption: &caption,
-                };
-                let grid = compare_grid(&img.photo, &img.mapping, &panes, &settings)?;
-                save_png(path, &grid)?;
-            }
-            ExportKind::RawNpy(i) => pane(*i)?.raw.write_npy(path)?,
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::protocol::ModelSource;
-
-    const LOOK: Look = Look {
-        overlay: crate::engine::OverlayStyle {
-            colormap: crate::engine::Colormap::Jet,
-            image_weight: 0.5,
-            blend: crate::engine::Blend::Mix,
-            outside_dim: 0.35,
-        },
-        shared_scale: false,
-    };
-
-    fn explain(generation: u64) -> Request {
-        Request::Explain {
-            generation,
-            class: None,
-            panes: Vec::new(),
-            smoothing: Smoothing::default(),
-            look: LOOK,
-        }
-    }
-
-    fn render(generation: u64) -> Request {
-        Request::Render {
-            generation,
-            look: LOOK,
-        }
-    }
-
-    fn generation(r: &Request) -> Option<u64> {
-        match r {
-            Request::Explain { generation, .. } | Request::Render { generation, .. } => {
-                Some(*generation)
-            }
-            _ => None,
-        }
-    }
-
-    /// A newer explanation supersedes older ones and any pending redraw; loads and opens are
-    /// never dropped, and the order of what is kept is the order of asking.
-    #[test]
-    fn coalescing_keeps_loads_and_only_the_newest_explanation() {
-        let queue = vec![
-            explain(1),
-            Request::OpenImage(ImageSource::Sample),
-            render(1),
-            explain(2),
-            Request::LoadModel(ModelSource::Builtin, candle_core::Device::Cpu),
-            explain(3),
-            render(3),
-        ];
-        let (kept, count) = coalesce(queue);
-        assert_eq!(count, 7, "every request counts as taken");
-        assert_eq!(kept.len(), 4);
-        assert!(matches!(kept[0], Request::OpenImage(_)));
-        assert!(matches!(kept[1], Request::LoadModel(..)));
-        assert!(matches!(kept[2], Request::Explain { .. }));
-        assert_eq!(generation(&kept[2]), Some(3));
-        assert!(matches!(kept[3], Request::Render { .. }));
-        assert_eq!(generation(&kept[3]), Some(3));
-    }
-
-    #[test]
-    fn a_lone_request_is_kept() {
-        let (kept, count) = coalesce(vec![render(5)]);
-        assert_eq!((kept.len(), count), (1, 1));
     }
 }
