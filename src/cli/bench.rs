@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use camscope::engine::input::{PhotoFit, preprocess_for};
+use camscope::engine::ops::counting_flops;
 use camscope::engine::preprocess::load_image;
 use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
 use camscope::engine::{Explainer, Method, OverlayStyle};
@@ -55,6 +56,10 @@ impl Timer {
     ) -> anyhow::Result<T> {
         let mut times = Vec::with_capacity(n);
         let mut last = None;
+        // One untimed run first (as the PyTorch side does): caches, allocator, thread pool.
+        if n > 1 {
+            f(setup()?)?;
+        }
         for _ in 0..n.max(1) {
             let s = setup()?;
             let t = Instant::now();
@@ -93,6 +98,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pre = preprocess_for(&model, PhotoFit::CenterCrop);
     let (input, mapping) = t.time("preprocess", n, || Ok(pre.apply(&photo, model.device())?))?;
     let ex = t.time("forward (taped)", n, || Ok(Explainer::new(&model, &input)?))?;
+    let forward_ms = t.rows.last().map_or(0.0, |r| r.1);
+    let (_, flops) = counting_flops(|| model.logits_from(None, &input));
+    let gflops = flops as f64 / 1e9;
+    // The first map of a photo, as a notebook computes it: forward and the backward it needs.
+    t.time("Grad-CAM end to end (forward + backward)", n, || {
+        Ok(Explainer::new(&model, &input)?.explain(Method::GradCam, None, 0)?)
+    })?;
+    t.time("guided backprop end to end (forward + backward)", n, || {
+        Ok(Explainer::new(&model, &input)?.explain(Method::GuidedBackprop, None, 0)?)
+    })?;
     let top = ex.top_k(2)?;
     let (c1, c2) = (top[0].class, top[1].class);
     let layers = model.layers()?;
@@ -211,6 +226,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "architecture": model.architecture,
             "device": format!("{:?}", model.device()),
             "iterations": n,
+            "forward_gflop": gflops,
+            "forward_gflop_per_s": gflops / (forward_ms / 1e3),
             "steps": rows,
             "peak_rss_mib": rss,
         });
@@ -224,6 +241,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         for (name, med, min, max) in &t.rows {
             outln!("  {name:50} {med:9.1} ms   ({min:.1} – {max:.1})");
         }
+        outln!(
+            "  forward: {gflops:.2} GFLOP, {:.1} GFLOP/s",
+            gflops / (forward_ms / 1e3)
+        );
         if let Some(r) = rss {
             outln!("  peak resident memory: {r:.0} MiB");
         }

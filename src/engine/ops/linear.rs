@@ -15,6 +15,7 @@ pub struct Linear {
 
 impl Linear {
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        super::count_flops(2 * (x.elem_count() * self.weight.dim(0)?) as u64);
         Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
     }
 

@@ -24,6 +24,23 @@ pub use linear::Linear;
 pub use norm::BatchNorm;
 pub use pool::{AdaptiveAvgPool, MaxPool};
 
+thread_local! {
+    static FLOPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds to this thread's count of multiply-adds ×2 in convolutions and linear layers.
+fn count_flops(n: u64) {
+    FLOPS.with(|f| f.set(f.get() + n));
+}
+
+/// The floating-point operations (2 per multiply-add, convolutions and linear layers) that `f`
+/// runs on this thread, with its result: for GFLOP/s in `camscope bench`.
+pub fn counting_flops<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = FLOPS.with(|c| c.get());
+    let out = f();
+    (out, FLOPS.with(|c| c.get()) - before)
+}
+
 /// How ReLU-like activations pass gradients back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Grad {

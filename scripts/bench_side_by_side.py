@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""camscope and PyTorch + pytorch-grad-cam side by side: same machine, same run, rounds
+alternating, medians and ratios. Writes the tables of BENCHMARKS.md.
+
+    cargo build --release --no-default-features
+    ~/.cache/camscope-venv/bin/python scripts/bench_side_by_side.py \\
+        [--camscope target/release/camscope] [--models resnet18,resnet50,vgg16,builtin] \\
+        [--rounds 3] [--iterations 5] [--out bench.md]
+
+torchvision architectures with random weights (speed does not depend on the values; written to
+a temporary .safetensors for camscope), timm's tf_efficientnet_lite0 for the built-in model;
+one 224×224 input; PyTorch on as many threads as camscope uses (all cores). A case's number is
+the median over rounds of each round's median; the ratio is camscope / PyTorch (< 1: camscope
+is faster). Peak RSS is the whole process of a ResNet-50 Grad-CAM run (camscope explain vs a
+Python process running pytorch-grad-cam), its VmHWM polled every 5 ms.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torchvision
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PHOTO = os.path.join(ROOT, "assets", "chelsea.png")
+
+# camscope bench's step names for each case.
+CASES = {
+    "forward": "forward (taped)",
+    "Grad-CAM end to end": "Grad-CAM end to end (forward + backward)",
+    "guided backprop end to end": "guided backprop end to end (forward + backward)",
+    "another class, same photo": "second class, same forward (Grad-CAM)",
+}
+
+
+def median_ms(f, n):
+    f()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def torch_model(name):
+    if name == "builtin":
+        import timm
+
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    # pytorch-grad-cam needs the hooked activation not to be overwritten by an in-place ReLU.
+    for m in model.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+    return model
+
+
+def target_layer(name, model):
+    """Looked up each round: GuidedBackpropReLUModel puts new ReLU modules back into VGG's
+    `features`, so a module kept from an earlier round would no longer be in the model."""
+    if name == "builtin":
+        return model.bn2  # timm EfficientNet: the last activation
+    return model.layer4 if name.startswith("res") else model.features[29]
+
+
+def torch_round(name, model, n):
+    x = torch.randn(1, 3, 224, 224)
+    out = {}
+    with torch.no_grad():
+        out["forward"] = median_ms(lambda: model(x), n)
+    layer = target_layer(name, model)
+    targets = [ClassifierOutputTarget(3)]
+    with GradCAM(model=model, target_layers=[layer]) as cam:
+        out["Grad-CAM end to end"] = median_ms(lambda: cam(input_tensor=x, targets=targets), n)
+    # pytorch-grad-cam has no cache: another class is another forward and backward.
+    out["another class, same photo"] = out["Grad-CAM end to end"]
+    gb = GuidedBackpropReLUModel(model=model, device="cpu")
+    out["guided backprop end to end"] = median_ms(lambda: gb(x.clone(), target_category=3), n)
+    return out
+
+
+def camscope_round(exe, model_path, n):
+    args = [exe, "bench", "--iterations", str(n), "--methods", "gradcam", "--json"]
+    if model_path:
+        args += ["--model", model_path]
+    r = subprocess.run(args, capture_output=True, text=True, check=True)
+    data = json.loads(r.stdout)
+    steps = {s["step"]: s["median_ms"] for s in data["steps"]}
+    out = {case: steps[step] for case, step in CASES.items()}
+    out["GFLOP/s"] = data["forward_gflop_per_s"]
+    return out
+
+
+def peak_rss_mib(args):
+    """Peak resident memory of a child process, in MiB: its VmHWM, read until it exits (the
+    rusage of a child forked from this large Python process would count the fork's pages)."""
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        time.sleep(0.005)
+    if p.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed")
+    return peak / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    ap.add_argument("--camscope", default=os.path.join(target, "release", "camscope"))
+    ap.add_argument("--models", default="resnet18,resnet50,vgg16,builtin")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    threads = os.cpu_count()
+    torch.set_num_threads(threads)
+    lines = []
+    say = lambda s="": (print(s, flush=True), lines.append(s))  # noqa: E731
+    say(f"Machine: {platform.processor() or platform.machine()}, {threads} cores; "
+        f"{platform.platform()}; torch {torch.__version__} ({torch.get_num_threads()} threads); "
+        f"{time.strftime('%Y-%m-%d')}")
+    say()
+    say("| model | case (median ms) | camscope | PyTorch / pytorch-grad-cam | ratio |")
+    say("|---|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_model = None
+        for name in a.models.split(","):
+            model = torch_model(name)
+            path = None
+            if name != "builtin":
+                path = os.path.join(tmp, f"{name}.safetensors")
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+                if name == "resnet50":
+                    rss_model = path
+            ours, theirs = [], []
+            for _ in range(a.rounds):
+                ours.append(camscope_round(a.camscope, path, a.iterations))
+                theirs.append(torch_round(name, model, a.iterations))
+            for case in CASES:
+                c = statistics.median(r[case] for r in ours)
+                t = statistics.median(r[case] for r in theirs)
+                say(f"| {name} | {case} | {c:.1f} | {t:.1f} | {c / t:.2f} |")
+            gf = statistics.median(r["GFLOP/s"] for r in ours)
+            say(f"| {name} | camscope forward GFLOP/s | {gf:.0f} | | |")
+        if rss_model:
+            ours = peak_rss_mib([a.camscope, "explain", "--model", rss_model, "--image", PHOTO,
+                                 "--method", "gradcam"])
+            script = (
+                "import torch, torchvision\n"
+                "from safetensors.torch import load_file\n"
+                "from pytorch_grad_cam import GradCAM\n"
+                "from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget\n"
+                "m = torchvision.models.resnet50(weights=None).eval()\n"
+                f"m.load_state_dict(load_file({rss_model!r}))\n"
+                "with GradCAM(model=m, target_layers=[m.layer4]) as cam:\n"
+                "    cam(input_tensor=torch.randn(1, 3, 224, 224),"
+                " targets=[ClassifierOutputTarget(3)])\n"
+            )
+            theirs = peak_rss_mib([sys.executable, "-c", script])
+            say(f"| resnet50 | peak RSS of a Grad-CAM run, whole process (MiB) | {ours:.0f} | "
+                f"{theirs:.0f} | {ours / theirs:.2f} |")
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
