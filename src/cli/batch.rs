@@ -161,10 +161,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut rows = Vec::new();
     let mut failed = Vec::new();
+    // Outputs never replace inputs (the --out folder may be the --images folder).
+    let inputs: std::collections::HashSet<PathBuf> =
+        files.iter().map(|f| input::resolved(f)).collect();
     for (i, path) in files.iter().enumerate() {
         let out = args.out.join(output_name(path, &files, args.method));
         let name = path.display();
-        match job.one(path, &out) {
+        let result = if inputs.contains(&input::resolved(&out)) {
+            Err(anyhow::anyhow!(
+                "{}: the output would replace an input image; choose another --out folder",
+                out.display()
+            ))
+        } else {
+            job.one(path, &out)
+        };
+        match result {
             Ok(row) => {
                 eprintln!(
                     "[{}/{}] {name}: {} ({:.1}%)",

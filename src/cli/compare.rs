@@ -43,6 +43,14 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    input::check_outputs(
+        &input::given(&[
+            ("--image", Some(&args.image)),
+            ("--model", args.model.model.as_deref()),
+            ("--labels", args.view.labels.as_deref()),
+        ]),
+        &[("--out", &args.out)],
+    )?;
     let model = args.model.load()?;
     let style = args.render.style()?;
     let labels = input::labels(args.view.labels.as_deref(), &model)?;

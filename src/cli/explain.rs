@@ -55,6 +55,19 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    input::check_outputs(
+        &input::given(&[
+            ("--image", args.image.as_deref()),
+            ("--input-npy", args.input_npy.as_deref()),
+            ("--model", args.model.model.as_deref()),
+            ("--labels", args.view.labels.as_deref()),
+        ]),
+        &input::given(&[
+            ("--out", args.out.as_deref()),
+            ("--save-raw", args.save_raw.as_deref()),
+            ("--save-map", args.save_map.as_deref()),
+        ]),
+    )?;
     let model = args.model.load()?;
     let style = args.render.style()?;
     let labels = input::labels(args.view.labels.as_deref(), &model)?;

@@ -121,3 +121,48 @@ impl MethodArgs {
         }
     }
 }
+
+/// The path as the file system resolves it (links, `..`), for paths that may not exist yet:
+/// the resolved folder and the file name.
+pub fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => p.to_owned(),
+    }
+}
+
+/// The paths of the flags that were given.
+pub fn given<'a>(flags: &[(&'static str, Option<&'a Path>)]) -> Vec<(&'static str, &'a Path)> {
+    flags
+        .iter()
+        .filter_map(|&(flag, p)| p.map(|p| (flag, p)))
+        .collect()
+}
+
+/// Refuses when an output names one of the command's inputs, or two outputs name one file:
+/// nothing a command reads is replaced by what it writes.
+pub fn check_outputs(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let o = resolved(out);
+        if let Some((input_flag, _)) = inputs.iter().find(|(_, p)| resolved(p) == o) {
+            anyhow::bail!(
+                "{}: {flag} names the same file as {input_flag}; refusing to write over an input",
+                out.display()
+            );
+        }
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| resolved(p) == o) {
+            anyhow::bail!(
+                "{}: {other} and {flag} name the same file; give each output its own path",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}

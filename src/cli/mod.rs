@@ -144,7 +144,7 @@ pub struct ModelArgs {
     /// A .safetensors checkpoint with torchvision / timm key names. Default: the built-in
     /// EfficientNet-Lite0 (ImageNet).
     #[arg(long, value_name = "M.safetensors")]
-    model: Option<PathBuf>,
+    pub model: Option<PathBuf>,
     /// Run on the CPU even when a CUDA device is available (builds with the `cuda` feature).
     #[arg(long)]
     cpu: bool,

@@ -58,7 +58,8 @@ pub enum Error {
     UnknownLayer { name: String, available: String },
 
     #[error(
-        "class {class} is out of range: the model has {num_classes} classes (0..{num_classes})"
+        "class {class} is out of range: the model has {} (0..{num_classes})",
+        classes(*num_classes)
     )]
     ClassOutOfRange { class: usize, num_classes: usize },
 
@@ -133,6 +134,15 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "1 class", "1000 classes".
+pub fn classes(n: usize) -> String {
+    if n == 1 {
+        "1 class".to_owned()
+    } else {
+        format!("{n} classes")
+    }
+}
 
 #[cfg(test)]
 mod tests {

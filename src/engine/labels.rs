@@ -28,8 +28,9 @@ impl Labels {
             return Err(Error::BadLabels {
                 path: path.to_owned(),
                 reason: format!(
-                    "has {} names, the model has {num_classes} classes",
-                    names.len()
+                    "has {} names, the model has {}",
+                    names.len(),
+                    super::error::classes(num_classes)
                 ),
             });
         }

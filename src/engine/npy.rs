@@ -104,10 +104,11 @@ impl Array {
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or("the shape is too large")?;
         let body = &bytes[start + hlen..];
-        if body.len() != n * 4 {
+        let needed = n.checked_mul(4).ok_or("the shape is too large")?;
+        if body.len() != needed {
             return Err(format!(
                 "shape {shape:?} needs {} bytes of data, the file has {}",
-                n * 4,
+                needed,
                 body.len()
             ));
         }

@@ -234,3 +234,189 @@ fn labels_file_must_match_the_head() {
         "{err}"
     );
 }
+
+/// Regression: `explain --image in.png --out in.png` replaced the photo with the render; the
+/// same for `--save-map` naming the `--input-npy`, `compare --out` naming the image, and two
+/// outputs naming one file. Now refused before anything is read or written.
+#[test]
+fn no_command_writes_over_its_own_input() {
+    let dir = temp_dir();
+    let photo = dir.path().join("in.png");
+    std::fs::copy(asset("coffee.png"), &photo).unwrap();
+    let before = std::fs::read(&photo).unwrap();
+    let p = photo.to_str().unwrap();
+    let err = fails(&["explain", "--image", p, "--out", p]);
+    assert!(
+        err.contains("--out names the same file as --image"),
+        "{err}"
+    );
+    // Through another spelling of the same path.
+    let other = format!("{}/./in.png", dir.path().display());
+    let err = fails(&["compare", "--image", p, "--out", &other]);
+    assert!(err.contains("refusing to write over an input"), "{err}");
+    assert_eq!(
+        std::fs::read(&photo).unwrap(),
+        before,
+        "the photo is untouched"
+    );
+
+    let x = dir.path().join("x.npy");
+    std::fs::copy(fixture("resnet_basic/input.npy"), &x).unwrap();
+    let xs = x.to_str().unwrap();
+    let m = fixture("resnet_basic/model.safetensors");
+    let ms = m.to_str().unwrap();
+    let err = fails(&[
+        "explain",
+        "--model",
+        ms,
+        "--input-npy",
+        xs,
+        "--save-map",
+        xs,
+    ]);
+    assert!(
+        err.contains("--save-map names the same file as --input-npy"),
+        "{err}"
+    );
+    let err = fails(&[
+        "explain",
+        "--model",
+        ms,
+        "--input-npy",
+        xs,
+        "--save-raw",
+        ms,
+    ]);
+    assert!(
+        err.contains("--save-raw names the same file as --model"),
+        "{err}"
+    );
+    let y = dir.path().join("y.npy");
+    let ys = y.to_str().unwrap();
+    let err = fails(&[
+        "explain",
+        "--model",
+        ms,
+        "--input-npy",
+        xs,
+        "--save-raw",
+        ys,
+        "--save-map",
+        ys,
+    ]);
+    assert!(
+        err.contains("--save-raw and --save-map name the same file"),
+        "{err}"
+    );
+    assert!(!y.exists());
+}
+
+/// batch into its own image folder never replaces an input: an image already named like an
+/// output is skipped with a message, the others are processed.
+#[test]
+fn batch_into_the_image_folder_keeps_every_input() {
+    let dir = temp_dir();
+    std::fs::copy(asset("coffee.png"), dir.path().join("cup.png")).unwrap();
+    std::fs::copy(asset("chelsea.png"), dir.path().join("cup.gradcam.png")).unwrap();
+    let before = std::fs::read(dir.path().join("cup.gradcam.png")).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = camscope_code(&["batch", "--images", d, "--out", d]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("would replace an input image"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("cup.gradcam.png")).unwrap(),
+        before
+    );
+    assert!(dir.path().join("cup.gradcam.gradcam.png").is_file());
+}
+
+/// Regression: a head with 0 classes loaded, then explain / compare / batch panicked on an
+/// empty prediction list.
+#[test]
+fn a_head_without_classes_is_refused() {
+    let dir = temp_dir();
+    let mut t = fixture_tensors("resnet_basic");
+    t.insert(
+        "fc.weight".into(),
+        Tensor::zeros((0, 32), DType::F32, &Device::Cpu).unwrap(),
+    );
+    t.insert(
+        "fc.bias".into(),
+        Tensor::zeros(0, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let m = save(&dir, "empty.safetensors", &t);
+    let err = fails(&["layers", "--model", &m]);
+    assert!(
+        err.contains("empty.safetensors") && err.contains("no classes"),
+        "{err}"
+    );
+    let err = fails(&[
+        "explain",
+        "--model",
+        &m,
+        "--input-npy",
+        &input("resnet_basic"),
+    ]);
+    assert!(err.contains("no classes"), "{err}");
+}
+
+/// Regression: a `.npy` header whose shape product overflows panicked ("capacity overflow").
+#[test]
+fn npy_shape_that_overflows_is_an_error() {
+    let dir = temp_dir();
+    let p = dir.path().join("huge.npy");
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let text = format!("{header}{}\n", " ".repeat(pad));
+    bytes.extend((text.len() as u16).to_le_bytes());
+    bytes.extend(text.as_bytes());
+    bytes.extend([0u8; 16]);
+    std::fs::write(&p, bytes).unwrap();
+    let m = fixture("resnet_basic/model.safetensors");
+    let err = fails(&[
+        "explain",
+        "--model",
+        m.to_str().unwrap(),
+        "--input-npy",
+        p.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("huge.npy") && err.contains("too large"),
+        "{err}"
+    );
+}
+
+/// Regression: a NaN logit (a NaN bias here) was ranked top-1 above finite logits.
+#[test]
+fn a_nan_logit_is_ranked_last() {
+    let dir = temp_dir();
+    let mut t = fixture_tensors("resnet_basic");
+    let mut bias = t["fc.bias"]
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    bias[4] = f32::NAN;
+    let n = bias.len();
+    t.insert(
+        "fc.bias".into(),
+        Tensor::from_vec(bias, n, &Device::Cpu).unwrap(),
+    );
+    let m = save(&dir, "nan.safetensors", &t);
+    let (ok, out, err) = camscope(&[
+        "explain",
+        "--model",
+        &m,
+        "--input-npy",
+        &input("resnet_basic"),
+        "--top-k",
+        "10",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(v["class"], 4, "the NaN class is not top-1");
+    let top = v["top_k"].as_array().unwrap();
+    assert_eq!(top.last().unwrap()["class"], 4, "the NaN class comes last");
+}

@@ -7,7 +7,6 @@ use candle_core::Tensor;
 
 use super::{Explainer, Reduction, Target, Technique};
 use crate::engine::error::Result;
-use crate::engine::ops::Grad;
 
 pub struct EigenCam;
 
@@ -49,10 +48,7 @@ impl Technique for EigenGradCam {
     }
 
     fn channel_maps(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
-        let a = cx.activations(target.layer()?)?;
-        let g = cx
-            .gradient(target.layer, target.class, Grad::Plain)?
-            .squeeze(0)?;
+        let (a, g) = cx.activations_and_gradient(target)?;
         Ok(g.mul(&a)?)
     }
 

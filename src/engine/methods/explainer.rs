@@ -93,7 +93,13 @@ impl<'m> Explainer<'m> {
                 probability: (e / sum) as f32,
             })
             .collect();
-        p.sort_by(|a, b| b.logit.total_cmp(&a.logit).then(a.class.cmp(&b.class)));
+        // Largest logit first; a NaN logit (from NaN weights or inputs) last, never top-1.
+        p.sort_by(|a, b| {
+            (a.logit.is_nan(), -a.logit)
+                .partial_cmp(&(b.logit.is_nan(), -b.logit))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.class.cmp(&b.class))
+        });
         Ok(p)
     }
 
@@ -115,6 +121,16 @@ impl<'m> Explainer<'m> {
             .map_err(|_| Error::Poisoned)?
             .insert(key, g.clone());
         Ok(g)
+    }
+
+    /// The target layer's activations `A` `(K, h, w)` and the class score's gradient there
+    /// `G = ∂y^c/∂A`, what most of the CAM family starts from.
+    pub fn activations_and_gradient(&self, target: &Target<'_>) -> Result<(Tensor, Tensor)> {
+        let a = self.activations(target.layer()?)?;
+        let g = self
+            .gradient(target.layer, target.class, Grad::Plain)?
+            .squeeze(0)?;
+        Ok((a, g))
     }
 
     /// The spatial activations `(K, H, W)` at node `layer`.

@@ -6,7 +6,6 @@ use candle_core::Tensor;
 
 use super::{Explainer, Target, Technique};
 use crate::engine::error::Result;
-use crate::engine::ops::Grad;
 
 pub struct GradCamPlusPlus;
 
@@ -24,10 +23,7 @@ impl Technique for GradCamPlusPlus {
     }
 
     fn channel_weights(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
-        let a = cx.activations(target.layer()?)?;
-        let g = cx
-            .gradient(target.layer, target.class, Grad::Plain)?
-            .squeeze(0)?;
+        let (a, g) = cx.activations_and_gradient(target)?;
         let device = a.device().clone();
         let a = a.flatten_from(1)?.to_vec2::<f32>()?;
         let g = g.flatten_from(1)?.to_vec2::<f32>()?;

@@ -4,7 +4,6 @@ use candle_core::Tensor;
 
 use super::{Explainer, Target, Technique};
 use crate::engine::error::Result;
-use crate::engine::ops::Grad;
 
 pub struct LayerCam;
 
@@ -22,10 +21,7 @@ impl Technique for LayerCam {
     }
 
     fn channel_maps(&self, cx: &Explainer<'_>, target: &Target<'_>) -> Result<Tensor> {
-        let a = cx.activations(target.layer()?)?;
-        let g = cx
-            .gradient(target.layer, target.class, Grad::Plain)?
-            .squeeze(0)?;
+        let (a, g) = cx.activations_and_gradient(target)?;
         Ok(g.relu()?.mul(&a)?)
     }
 }

@@ -91,6 +91,15 @@ impl Model {
             });
         };
         let built = (arch.build)(&weights.root(device))?;
+        if built.num_classes == 0 {
+            return Err(Error::UnknownLayout {
+                path: weights.path().to_owned(),
+                reason: format!(
+                    "the classifier has no classes ({} read as {})",
+                    arch.name, built.architecture
+                ),
+            });
+        }
         Ok(Self {
             architecture: built.architecture,
             path: weights.path().to_owned(),
