@@ -502,3 +502,37 @@ fn compare_panes_can_share_one_colour_scale() {
         "Grad-CAM = CAM / Z spans a smaller part of the shared scale"
     );
 }
+
+/// `camscope view IMG --model M` opens the app on those files (and remembers them).
+#[test]
+fn startup_files_are_opened_and_remembered() {
+    let startup = camscope::app::Startup {
+        image: Some(asset("coffee.png")),
+        model: Some(fixture("resnet_basic/model.safetensors")),
+    };
+    let prefs = startup.apply(Prefs::default());
+    assert_eq!(prefs.recent_images, [asset("coffee.png")]);
+    let mut h = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| {
+            CamscopeApp::with_prefs(
+                cc.egui_ctx.clone(),
+                prefs,
+                Box::new(ScriptedPicker::default()),
+            )
+        });
+    settle(&mut h);
+    let app = h.state();
+    assert_eq!(
+        app.mirror.image.as_ref().unwrap().source,
+        ImageSource::File(asset("coffee.png"))
+    );
+    assert!(
+        app.mirror
+            .model
+            .as_ref()
+            .unwrap()
+            .name
+            .ends_with("model.safetensors")
+    );
+}

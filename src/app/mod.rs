@@ -29,6 +29,28 @@ use prefs::Prefs;
 use protocol::{ImageSource, ModelSource, Request};
 use textures::Textures;
 
+/// What the app opens on instead of the saved photo and model (`camscope view IMG --model M`).
+#[derive(Clone, Debug, Default)]
+pub struct Startup {
+    pub image: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+}
+
+impl Startup {
+    /// The preferences with these files as the ones to open, remembered as recent.
+    pub fn apply(self, mut prefs: Prefs) -> Prefs {
+        if let Some(p) = self.image {
+            prefs::remember(&mut prefs.recent_images, &p);
+            prefs.image = Some(p);
+        }
+        if let Some(p) = self.model {
+            prefs::remember(&mut prefs.recent_models, &p);
+            prefs.model = Some(p);
+        }
+        prefs
+    }
+}
+
 /// Zoom and pan shared by every pane, and what the pointer is over.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CanvasView {
@@ -74,13 +96,18 @@ pub struct CamscopeApp {
 }
 
 impl CamscopeApp {
-    /// The app with its saved preferences (if any) and the given file picker.
-    pub fn new(cc: &eframe::CreationContext<'_>, picker: Box<dyn FilePicker>) -> Self {
+    /// The app with its saved preferences (if any), opening `startup`'s files, and the given
+    /// file picker.
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        startup: Startup,
+        picker: Box<dyn FilePicker>,
+    ) -> Self {
         let prefs: Prefs = cc
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
-        Self::with_prefs(cc.egui_ctx.clone(), prefs, picker)
+        Self::with_prefs(cc.egui_ctx.clone(), startup.apply(prefs), picker)
     }
 
     pub fn with_prefs(ctx: egui::Context, prefs: Prefs, picker: Box<dyn FilePicker>) -> Self {
@@ -285,7 +312,7 @@ impl eframe::App for CamscopeApp {
 }
 
 /// Opens the window (README's run command ends here).
-pub fn run_native() -> anyhow::Result<()> {
+pub fn run_native(startup: Startup) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("camscope")
@@ -297,7 +324,13 @@ pub fn run_native() -> anyhow::Result<()> {
     eframe::run_native(
         "camscope",
         options,
-        Box::new(|cc| Ok(Box::new(CamscopeApp::new(cc, Box::new(picker::RfdPicker))))),
+        Box::new(|cc| {
+            Ok(Box::new(CamscopeApp::new(
+                cc,
+                startup,
+                Box::new(picker::RfdPicker),
+            )))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }

@@ -10,7 +10,7 @@ use camscope::engine::render::{
 };
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
-use super::{Methods, ModelArgs, RenderArgs, box_json, outln, parse_methods};
+use super::{Methods, ModelArgs, RenderArgs, box_json, outln, parse_class, parse_methods};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,7 +26,7 @@ pub struct Args {
     #[command(flatten)]
     how: MethodArgs,
     /// The class to explain; default: the top-1 prediction.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_class)]
     class: Option<usize>,
     #[command(flatten)]
     render: RenderArgs,

@@ -26,7 +26,12 @@ pub struct Args {
     #[command(flatten)]
     how: MethodArgs,
     /// τ for Top-1 Loc and GT-known Loc (MaxBoxAcc sweeps τ itself).
-    #[arg(long, value_name = "TAU", default_value_t = 0.2)]
+    #[arg(
+        long,
+        value_name = "TAU",
+        default_value_t = 0.2,
+        allow_negative_numbers = true
+    )]
     threshold: f32,
     /// `stretch` resizes the whole image to the input size, as wsolevaluation does.
     #[arg(long, value_enum, default_value = "center-crop")]
@@ -64,6 +69,17 @@ pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
             .map(|v| v.parse::<f32>())
             .collect::<Result<_, _>>()
             .map_err(|_| bad("a coordinate is not a number"))?;
+        if c.iter().any(|v| !v.is_finite()) {
+            return Err(bad("a coordinate is not finite"));
+        }
+        if c.iter().any(|&v| v < 0.0) {
+            return Err(bad("a coordinate is negative"));
+        }
+        if c[2] <= c[0] || c[3] <= c[1] {
+            return Err(bad(
+                "the box is empty or inverted: expected x0 < x1 and y0 < y1",
+            ));
+        }
         let b = BBox::new(c[0], c[1], c[2], c[3]);
         match items.iter_mut().find(|i| i.file == f[0]) {
             Some(item) if item.class != class => return Err(bad("a second class for this file")),
@@ -83,6 +99,11 @@ pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.threshold),
+        "--threshold must be in [0, 1], got {}",
+        args.threshold
+    );
     let items = read_dataset(&args.dataset)?;
     let options = args.how.options(false);
     let mut evals: BTreeMap<&str, LocEvaluator> = args

@@ -10,7 +10,7 @@ use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, sav
 use camscope::engine::{Array, Explainer, Method};
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
-use super::{ModelArgs, RenderArgs, box_json, outln, parse_method};
+use super::{ModelArgs, RenderArgs, box_json, outln, parse_class, parse_method};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["image", "input_npy"])))]
@@ -33,7 +33,7 @@ pub struct Args {
     #[command(flatten)]
     how: MethodArgs,
     /// The class to explain (0-based); default: the top-1 prediction.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_class)]
     class: Option<usize>,
     /// How many predictions to list.
     #[arg(long, value_name = "K", default_value_t = 5)]

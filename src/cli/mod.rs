@@ -9,7 +9,7 @@ mod explain;
 mod input;
 mod layers;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -56,19 +56,53 @@ enum Command {
     EvalLoc(eval_loc::Args),
     /// Time each step (load, forward, backward passes, rendering, export) on this machine.
     Bench(bench::Args),
+    /// Open the desktop app on a photo and/or a model (`camscope IMG` does the same).
+    View(ViewApp),
+}
+
+#[derive(clap::Args)]
+struct ViewApp {
+    /// The photo to open (default: the last one, else the built-in sample).
+    #[arg(value_name = "IMG")]
+    image: Option<PathBuf>,
+    /// The .safetensors model to open (default: the last one, else the built-in model).
+    #[arg(long, value_name = "M.safetensors")]
+    model: Option<PathBuf>,
+}
+
+impl ViewApp {
+    /// Both files must exist: the window should open on them, not on an error.
+    fn check(&self) -> anyhow::Result<()> {
+        for p in self.image.iter().chain(&self.model) {
+            if !p.is_file() {
+                anyhow::bail!("{}: no such file", p.display());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How maps are drawn and boxed.
 #[derive(clap::Args, Clone)]
 pub struct RenderArgs {
     /// Box threshold τ, as a fraction of the map's maximum.
-    #[arg(long, value_name = "TAU", default_value_t = 0.2)]
+    #[arg(
+        long,
+        value_name = "TAU",
+        default_value_t = 0.2,
+        allow_negative_numbers = true
+    )]
     threshold: f32,
     /// jet, turbo, viridis, inferno, magma, gray or rdbu (diverging, shows the map's sign).
     #[arg(long, default_value = "jet", value_parser = parse_colormap)]
     colormap: Colormap,
     /// The photo's weight w in the blend (1 − w)·heat + w·photo.
-    #[arg(long, value_name = "W", default_value_t = 0.5)]
+    #[arg(
+        long,
+        value_name = "W",
+        default_value_t = 0.5,
+        allow_negative_numbers = true
+    )]
     image_weight: f32,
     /// Make heat transparent where the map is low instead of mixing it everywhere.
     #[arg(long)]
@@ -110,6 +144,12 @@ impl RenderArgs {
 /// A user-given f32 as JSON without float noise (0.2, not 0.20000000298023224).
 pub fn json_f32(v: f32) -> f64 {
     (v as f64 * 1e6).round() / 1e6
+}
+
+/// A class index: a whole number from 0 (the range is checked against the model).
+pub fn parse_class(s: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a class index: expected a whole number from 0"))
 }
 
 pub fn parse_method(s: &str) -> Result<Method, String> {
@@ -177,6 +217,16 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
+    // `camscope photo.jpg`, as image viewers do: the app on that photo.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, only] = args.as_slice()
+        && Path::new(only).is_file()
+    {
+        return run_app(ViewApp {
+            image: Some(PathBuf::from(only)),
+            model: None,
+        });
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Layers(a)) => layers::run(&a),
@@ -185,20 +235,32 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Batch(a)) => batch::run(&a),
         Some(Command::EvalLoc(a)) => eval_loc::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
-        None => run_app(),
+        Some(Command::View(v)) => run_app(v),
+        None => run_app(ViewApp {
+            image: None,
+            model: None,
+        }),
     }
 }
 
 /// With no subcommand: the desktop app (or, in a build without it, the help).
 #[cfg(feature = "gui")]
-fn run_app() -> anyhow::Result<ExitCode> {
-    camscope::app::run_native()?;
+fn run_app(v: ViewApp) -> anyhow::Result<ExitCode> {
+    v.check()?;
+    camscope::app::run_native(camscope::app::Startup {
+        image: v.image,
+        model: v.model,
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "gui"))]
-fn run_app() -> anyhow::Result<ExitCode> {
+fn run_app(v: ViewApp) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
+    v.check()?;
+    if v.image.is_some() || v.model.is_some() {
+        anyhow::bail!("this camscope was built without the `gui` feature: no desktop app to open");
+    }
     use clap::CommandFactory as _;
     Cli::command().print_help().context("printing help")?;
     eprintln!("\n(this camscope was built without the `gui` feature: no desktop app)");

@@ -420,3 +420,63 @@ fn a_nan_logit_is_ranked_last() {
     let top = v["top_k"].as_array().unwrap();
     assert_eq!(top.last().unwrap()["class"], 4, "the NaN class comes last");
 }
+
+/// Regression: `--class -1` and `--threshold -1` got clap's "unexpected argument '-1'"
+/// instead of saying what a valid value is.
+#[test]
+fn negative_numbers_get_the_range_message() {
+    let x = input("resnet_basic");
+    let m = fixture("resnet_basic/model.safetensors");
+    let m = m.to_str().unwrap();
+    let (ok, _, err) = camscope(&["explain", "--model", m, "--input-npy", &x, "--class", "-1"]);
+    assert!(!ok && err.contains("not a class index"), "{err}");
+    let err = fails(&[
+        "explain",
+        "--model",
+        m,
+        "--input-npy",
+        &x,
+        "--threshold",
+        "-1",
+    ]);
+    assert!(
+        err.contains("--threshold must be in [0, 1], got -1"),
+        "{err}"
+    );
+}
+
+/// Regression: eval-loc accepted inverted, negative and NaN boxes and `--threshold 2`.
+#[test]
+fn eval_loc_validates_boxes_and_threshold_naming_the_line() {
+    let dir = temp_dir();
+    std::fs::copy(asset("coffee.png"), dir.path().join("cup.png")).unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (row, why) in [
+        ("cup.png,967,300,20,100,200", "empty or inverted"),
+        ("cup.png,967,-5,20,100,200", "negative"),
+        ("cup.png,967,NaN,20,100,200", "not finite"),
+    ] {
+        std::fs::write(
+            dir.path().join("boxes.csv"),
+            format!("file,class,x0,y0,x1,y1\n{row}\n"),
+        )
+        .unwrap();
+        let err = fails(&["eval-loc", "--dataset", d]);
+        assert!(err.contains("boxes.csv:2:") && err.contains(why), "{err}");
+    }
+    let err = fails(&["eval-loc", "--dataset", d, "--threshold", "2"]);
+    assert!(
+        err.contains("--threshold must be in [0, 1], got 2"),
+        "{err}"
+    );
+}
+
+/// `camscope view` (and `camscope IMG`) opens the app on a photo; a missing file is an
+/// error naming it, before any window opens.
+#[test]
+fn view_names_a_missing_file() {
+    let err = fails(&["view", "no-such-photo.png"]);
+    assert!(err.contains("no-such-photo.png: no such file"), "{err}");
+    let err = fails(&["view", "--model", "gone.safetensors"]);
+    assert!(err.contains("gone.safetensors: no such file"), "{err}");
+}
