@@ -480,3 +480,48 @@ fn view_names_a_missing_file() {
     let err = fails(&["view", "--model", "gone.safetensors"]);
     assert!(err.contains("gone.safetensors: no such file"), "{err}");
 }
+
+/// Regression: a checkpoint with tensors the assumed network lacks loaded anyway and explained
+/// with exit 0 — a timm SE-ResNet as a plain ResNet (its `se.fc1/fc2` ignored, logits far off
+/// PyTorch's), a ResNet missing a block's `conv1.weight` as a smaller network, and the same
+/// tensor stored as an integer. Now every tensor is used or the checkpoint is refused.
+#[test]
+fn a_checkpoint_is_used_whole_or_refused() {
+    let dir = temp_dir();
+    let mut t = fixture_tensors("resnet_basic");
+    for name in ["layer1.0.se.fc1.weight", "layer1.0.se.fc2.weight"] {
+        t.insert(
+            name.into(),
+            Tensor::zeros((2, 8, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+        );
+    }
+    let m = save(&dir, "se.safetensors", &t);
+    let err = fails(&["layers", "--model", &m]);
+    assert!(
+        err.contains("se.safetensors")
+            && err.contains("2 of its tensors are not part of that network")
+            && err.contains("layer1.0.se.fc1.weight"),
+        "{err}"
+    );
+
+    // This fixture's stages have [2, 1, 2, 1] blocks: without its conv1, layer3.1 would
+    // vanish and the network would silently shrink to [2, 1, 1, 1].
+    let mut t = fixture_tensors("resnet_basic");
+    t.remove("layer3.1.conv1.weight");
+    let m = save(&dir, "partial.safetensors", &t);
+    let err = fails(&["layers", "--model", &m]);
+    assert!(err.contains("layer3.1.bn1.bias"), "{err}");
+
+    let mut t = fixture_tensors("resnet_basic");
+    let w = t["layer3.1.conv1.weight"].clone();
+    t.insert(
+        "layer3.1.conv1.weight".into(),
+        w.to_dtype(DType::U8).unwrap(),
+    );
+    let m = save(&dir, "int.safetensors", &t);
+    let err = fails(&["layers", "--model", &m]);
+    assert!(
+        err.contains("layer3.1.conv1.weight: stored as U8, expected a float tensor"),
+        "{err}"
+    );
+}

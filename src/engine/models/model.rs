@@ -91,6 +91,7 @@ impl Model {
             });
         };
         let built = (arch.build)(&weights.root(device))?;
+        weights.check_all_used(&built.architecture)?;
         if built.num_classes == 0 {
             return Err(Error::UnknownLayout {
                 path: weights.path().to_owned(),

@@ -1,8 +1,9 @@
 //! Loading `.safetensors` checkpoints with torchvision key names.
 //!
-//! Tensors are converted to f32 on load (f16 / bf16 / f64 accepted); non-float tensors such as
-//! BatchNorm's `num_batches_tracked` are kept only as names so that asking for one gives a clear
-//! error, and otherwise ignored.
+//! Tensors are converted to f32 on load (f16 / bf16 / f64 accepted); non-float tensors are kept
+//! only as names so that asking for one gives a clear error. A checkpoint is used whole or
+//! refused: the builder's reads are recorded, and [`Weights::check_all_used`] names whatever it
+//! left out (BatchNorm's `num_batches_tracked` counters are the one harmless extra).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ pub struct Weights {
     tensors: HashMap<String, Tensor>,
     /// Keys of tensors that are not floats, with their stored dtype.
     non_float: HashMap<String, String>,
+    /// Keys the model builder has read.
+    used: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl Weights {
@@ -55,6 +58,7 @@ impl Weights {
             path: path.to_owned(),
             tensors,
             non_float,
+            used: Default::default(),
         })
     }
 
@@ -71,6 +75,52 @@ impl Weights {
 
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
+    }
+
+    /// An error naming the tensors the builder did not read (other than BatchNorm's step
+    /// counters): a checkpoint with parts the assumed architecture lacks (squeeze-and-excitation,
+    /// a block missing a tensor) would otherwise give silently wrong numbers.
+    pub fn check_all_used(&self, assumed: &str) -> Result<()> {
+        let used = self.used.borrow();
+        // A non-float tensor in a place a float belongs: say so first.
+        let mut odd: Vec<(&String, &String)> = self
+            .non_float
+            .iter()
+            .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
+            .collect();
+        odd.sort();
+        if let Some((name, dtype)) = odd.first() {
+            return Err(Error::BadDtype {
+                path: self.path.clone(),
+                name: (*name).clone(),
+                dtype: (*dtype).clone(),
+            });
+        }
+        let mut unused: Vec<&str> = self
+            .tensors
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .map(String::as_str)
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort_unstable();
+        let shown: Vec<&str> = unused.iter().take(6).copied().collect();
+        Err(Error::UnknownLayout {
+            path: self.path.clone(),
+            reason: format!(
+                "read as {assumed}, but {} of its tensors are not part of that network: {}{} — \
+                 the checkpoint has parts camscope does not model, and its maps would be wrong",
+                unused.len(),
+                shown.join(", "),
+                if unused.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ),
+        })
     }
 
     /// Number of scalar parameters stored as floats.
@@ -163,6 +213,7 @@ impl<'a> Vb<'a> {
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let key = self.key(name);
         let t = self.weights.get_full(&key)?;
+        self.weights.used.borrow_mut().insert(key.clone());
         if t.dims() != shape {
             return Err(Error::ShapeMismatch {
                 path: self.weights.path.clone(),
