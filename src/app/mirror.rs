@@ -113,9 +113,13 @@ impl Mirror {
                 generation,
                 class,
                 panes,
+                warnings,
             } => {
                 if generation == self.generation {
                     self.progress = None;
+                    if !warnings.is_empty() {
+                        self.status = Status::error(format!("warning: {}", warnings.join("; ")));
+                    }
                     self.explained = Some(Explained {
                         generation,
                         class,

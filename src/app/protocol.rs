@@ -175,6 +175,8 @@ pub enum Response {
         generation: u64,
         class: usize,
         panes: Vec<Result<PaneResult, String>>,
+        /// Non-finite inputs, logits or maps: shown in the status line.
+        warnings: Vec<String>,
     },
     Rendered(Rendered),
     /// A slow method of pane `pane` has evaluated `done` of `total` channels.

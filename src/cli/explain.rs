@@ -121,6 +121,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         save_png(p, &img)?;
     }
 
+    let mut warnings = explainer.warnings()?;
+    warnings.extend(e.warning());
+    for w in &warnings {
+        eprintln!("camscope: warning: {w}");
+    }
     let top: Vec<_> = all.iter().take(args.top_k).collect();
     if args.json {
         let top_k: Vec<_> = top
@@ -153,6 +158,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "raw_shape": e.raw.shape,
             "map_shape": [e.map.height, e.map.width],
             "out": args.out.as_ref().map(|p| p.display().to_string()),
+            "warnings": warnings,
         });
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {

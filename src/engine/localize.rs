@@ -72,8 +72,12 @@ pub struct Component {
 }
 
 /// Components of `{v ≥ τ · max}` in a row-major `width × height` map, largest first (ties: the
-/// one met first in row-major order). A map whose max is not positive has none.
+/// one met first in row-major order). A map whose max is not positive, or with a non-finite
+/// value (from NaN or infinite weights or inputs), has none: no box is drawn from garbage.
 pub fn components(data: &[f32], width: usize, height: usize, tau: f32) -> Vec<Component> {
+    if data.iter().any(|v| !v.is_finite()) {
+        return Vec::new();
+    }
     let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max.is_nan() || max <= 0.0 {
         return Vec::new();
@@ -142,6 +146,16 @@ mod tests {
             .flat_map(|r| r.chars().map(|c| c.to_digit(10).unwrap() as f32 / 9.0))
             .collect();
         (data, w, rows.len())
+    }
+
+    #[test]
+    fn a_map_with_a_non_finite_value_has_no_box() {
+        let (mut d, w, h) = map(&["090", "990"]);
+        assert_eq!(boxes(&d, w, h, 0.2, false).len(), 1);
+        d[0] = f32::NAN;
+        assert!(boxes(&d, w, h, 0.2, true).is_empty());
+        d[0] = f32::INFINITY;
+        assert!(boxes(&d, w, h, 0.2, true).is_empty());
     }
 
     #[test]

@@ -525,3 +525,38 @@ fn a_checkpoint_is_used_whole_or_refused() {
         "{err}"
     );
 }
+
+/// Regression: NaN weights gave `null` logits, a NaN class on top and a box drawn from
+/// garbage; now a warning on stderr and in the JSON, and no box from a non-finite map.
+#[test]
+fn non_finite_weights_warn_and_draw_no_box() {
+    let dir = temp_dir();
+    let mut t = fixture_tensors("resnet_basic");
+    let w = t["fc.weight"].to_dtype(DType::F32).unwrap();
+    let nan = (w * f64::NAN).unwrap();
+    t.insert("fc.weight".into(), nan);
+    let m = save(&dir, "nan-fc.safetensors", &t);
+    let (ok, out, err) = camscope(&[
+        "explain",
+        "--model",
+        &m,
+        "--input-npy",
+        &input("resnet_basic"),
+        "--method",
+        "cam",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("camscope: warning:") && err.contains("NaN"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(warnings.len() >= 2, "{warnings:?}");
+    assert_eq!(
+        v["boxes"].as_array().unwrap().len(),
+        0,
+        "no box from a NaN map"
+    );
+}

@@ -320,6 +320,12 @@ impl Session {
             };
             results.push((p.method, r));
         }
+        let mut warnings = ex.warnings().unwrap_or_default();
+        warnings.extend(
+            results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().and_then(Explanation::warning)),
+        );
         let panes = results
             .iter()
             .map(|(m, r)| {
@@ -339,6 +345,7 @@ impl Session {
             generation,
             class,
             panes,
+            warnings,
         }
     }
 

@@ -73,6 +73,30 @@ impl<'m> Explainer<'m> {
         (d[2], d[3])
     }
 
+    /// What makes this forward pass's numbers untrustworthy: a non-finite input or non-finite
+    /// logits (NaN or infinite weights). Empty when all is well.
+    pub fn warnings(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let finite = |t: &Tensor| -> Result<bool> {
+            Ok(t.flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .all(|v| v.is_finite()))
+        };
+        if !finite(&self.forward.input)? {
+            out.push("the input contains NaN or infinite values".to_owned());
+        }
+        let bad = self.logits()?.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            out.push(format!(
+                "{bad} of {} logits are NaN or infinite (non-finite weights or input): they \
+                 are ranked last and their maps are meaningless",
+                self.model.num_classes()
+            ));
+        }
+        Ok(out)
+    }
+
     pub fn logits(&self) -> Result<Vec<f32>> {
         Ok(self.forward.logits.flatten_all()?.to_vec1::<f32>()?)
     }

@@ -32,6 +32,16 @@ pub struct Explanation {
 }
 
 impl Explanation {
+    /// A warning when the map holds NaN or infinite values (then no box is drawn from it).
+    pub fn warning(&self) -> Option<String> {
+        self.raw.data.iter().any(|v| !v.is_finite()).then(|| {
+            format!(
+                "the {} map holds NaN or infinite values: no box is drawn",
+                self.method.title()
+            )
+        })
+    }
+
     /// The map before min–max, at input resolution: a layer map's raw values upsampled (sign
     /// kept, no ReLU), an input gradient's largest magnitude over the colour channels. What a
     /// shared colour scale across methods compares.
