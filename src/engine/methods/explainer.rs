@@ -282,14 +282,5 @@ pub(super) fn final_map(raw: &Map, relu: bool, width: usize, height: usize) -> M
 /// A `3 × H × W` input-gradient as one `H × W` map: the largest magnitude over the colour
 /// channels (Simonyan et al. 2014), min–max normalized.
 pub(super) fn gradient_map(raw: &Array) -> Map {
-    let (h, w) = (raw.shape[1], raw.shape[2]);
-    let plane = h * w;
-    let data = (0..plane)
-        .map(|i| {
-            (0..3)
-                .map(|c| raw.data[c * plane + i].abs())
-                .fold(0f32, f32::max)
-        })
-        .collect();
-    Map::new(w, h, data).normalized()
+    super::explanation::channel_max_abs(raw).normalized()
 }

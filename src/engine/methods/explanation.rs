@@ -51,17 +51,7 @@ impl Explanation {
             Produces::LayerMap => {
                 Map::new(self.raw.shape[1], self.raw.shape[0], self.raw.data.clone()).resized(w, h)
             }
-            Produces::InputGradient => {
-                let plane = w * h;
-                let data = (0..plane)
-                    .map(|i| {
-                        (0..3)
-                            .map(|c| self.raw.data[c * plane + i].abs())
-                            .fold(0f32, f32::max)
-                    })
-                    .collect();
-                Map::new(w, h, data)
-            }
+            Produces::InputGradient => channel_max_abs(&self.raw),
         }
     }
 
@@ -81,9 +71,7 @@ impl Explanation {
                         .collect(),
                 )
             }
-            Produces::LayerMap => {
-                Map::new(self.raw.shape[1], self.raw.shape[0], self.raw.data.clone()).resized(w, h)
-            }
+            Produces::LayerMap => self.unnormalized_map(),
         };
         let scale = m.data.iter().fold(0f32, |a, v| a.max(v.abs()));
         let data = m
@@ -99,4 +87,19 @@ impl Explanation {
             .collect();
         Map::new(w, h, data)
     }
+}
+
+/// A `3 × H × W` input gradient as one `H × W` map: the largest magnitude over the colour
+/// channels (Simonyan et al. 2014).
+pub(super) fn channel_max_abs(raw: &Array) -> Map {
+    let (h, w) = (raw.shape[1], raw.shape[2]);
+    let plane = h * w;
+    let data = (0..plane)
+        .map(|i| {
+            (0..3)
+                .map(|c| raw.data[c * plane + i].abs())
+                .fold(0f32, f32::max)
+        })
+        .collect();
+    Map::new(w, h, data)
 }

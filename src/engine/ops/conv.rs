@@ -212,11 +212,8 @@ mod depthwise {
     use candle_core::Tensor;
     use rayon::prelude::*;
 
+    use super::gemm_conv::cpu_data;
     use crate::engine::error::Result;
-
-    fn data(t: &Tensor) -> Result<Vec<f32>> {
-        Ok(t.flatten_all()?.to_vec1::<f32>()?)
-    }
 
     fn out_size(n: usize, k: usize, s: usize, p: usize) -> usize {
         (n + 2 * p - k) / s + 1
@@ -226,7 +223,7 @@ mod depthwise {
         let (n, c, h, wd) = x.dims4()?;
         let k = w.dims()[3];
         let (oh, ow) = (out_size(h, k, s, p), out_size(wd, k, s, p));
-        let (xv, wv) = (data(x)?, data(w)?);
+        let (xv, wv) = (cpu_data(x)?, cpu_data(w)?);
         let mut out = vec![0f32; n * c * oh * ow];
         // One plane per task, on every core.
         out.par_chunks_mut(oh * ow)
@@ -268,7 +265,7 @@ mod depthwise {
     ) -> Result<Tensor> {
         let (n, c, oh, ow) = g.dims4()?;
         let k = w.dims()[3];
-        let (gv, wv) = (data(g)?, data(w)?);
+        let (gv, wv) = (cpu_data(g)?, cpu_data(w)?);
         let mut out = vec![0f32; n * c * h * wd];
         out.par_chunks_mut(h * wd)
             .enumerate()
