@@ -536,3 +536,23 @@ fn startup_files_are_opened_and_remembered() {
             .ends_with("model.safetensors")
     );
 }
+
+/// A transformers checkpoint dropped on the window: its class names and preprocessing come
+/// from the config files next to it, and the model panel says so.
+#[test]
+fn dropped_transformers_model_uses_its_metadata() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    settle(&mut h);
+    drop_file(&mut h, fixture("hf_resnet/model.safetensors"));
+    let m = h.state().mirror.model.as_ref().unwrap();
+    assert!(
+        m.architecture.contains("transformers ResNet"),
+        "{}",
+        m.architecture
+    );
+    assert_eq!(m.class_names[8], "hen");
+    assert_eq!(m.default_layer, "resnet.encoder.stages.3");
+    assert!(m.preprocess.contains("bicubic"), "{}", m.preprocess);
+    h.get_by_label("config.json + preprocessor_config.json (transformers)");
+    assert!(h.state().mirror.explained.as_ref().unwrap().panes[0].is_ok());
+}

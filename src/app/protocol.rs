@@ -130,6 +130,10 @@ pub struct ModelInfo {
     pub device: String,
     pub parameters: usize,
     pub input_size: (usize, usize),
+    /// How photos become input ([`crate::engine::Preprocess::describe`]) and where that
+    /// comes from (metadata next to the weights, or the architecture's defaults).
+    pub preprocess: String,
+    pub preprocess_source: String,
     pub layers: Vec<LayerInfo>,
     pub default_layer: String,
     /// Why CAM is unavailable, if it is.

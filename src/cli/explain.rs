@@ -142,6 +142,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let out = serde_json::json!({
             "model": args.model.display(),
             "architecture": model.architecture,
+            "preprocess": model.preprocess_info(),
             "image": args.image.as_ref().map(|p| p.display().to_string()),
             "input_shape": loaded.input.dims(),
             "mapping": loaded.mapping,

@@ -55,11 +55,12 @@ pub fn load(model: &Model, source: Source<'_>, resize: ResizeArg) -> anyhow::Res
     })
 }
 
-/// Class names: `--labels FILE`, else the built-in ImageNet names for 1000-class heads.
+/// Class names: `--labels FILE`, else the checkpoint's metadata, else the built-in ImageNet
+/// names for 1000-class heads.
 pub fn labels(path: Option<&Path>, model: &Model) -> anyhow::Result<Option<Labels>> {
     Ok(match path {
         Some(p) => Some(Labels::from_file(p, model.num_classes())?),
-        None => Labels::for_classes(model.num_classes()),
+        None => Labels::for_model(model),
     })
 }
 

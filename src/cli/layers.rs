@@ -24,6 +24,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "num_classes": model.num_classes(),
             "parameters": model.parameter_count(),
             "input_shape": [1, 3, h, w],
+            "preprocess": model.preprocess_info(),
             "default_layer": model.default_layer(),
             "cam": model.cam_head().map(|h| model.display_name(h.layer).to_owned()).ok(),
             "layers": layers,
@@ -38,6 +39,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         model.num_classes(),
         model.parameter_count() as f64 / 1e6
     );
+    let info = model.preprocess_info();
+    outln!("  preprocess: {} ({})", info.summary, info.source);
     let width = layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
     for l in &layers {
         let shape = l.shape_text();

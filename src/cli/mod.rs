@@ -181,22 +181,108 @@ pub fn box_json(boxes: &[BBox]) -> Vec<[i64; 4]> {
 /// Options shared by every subcommand that loads a model.
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// A .safetensors checkpoint with torchvision / timm key names. Default: the built-in
-    /// EfficientNet-Lite0 (ImageNet).
+    /// A .safetensors checkpoint: torchvision, timm or transformers (docs/models.md); a
+    /// config.json / preprocessor_config.json next to it gives class names and preprocessing.
+    /// Default: the built-in EfficientNet-Lite0 (ImageNet).
     #[arg(long, value_name = "M.safetensors")]
     pub model: Option<PathBuf>,
     /// Run on the CPU even when a CUDA device is available (builds with the `cuda` feature).
     #[arg(long)]
     cpu: bool,
+    /// Normalization mean per channel, on the 0–1 scale (overrides the model's metadata).
+    #[arg(long, value_name = "R,G,B", value_parser = parse_triple)]
+    mean: Option<[f32; 3]>,
+    /// Normalization standard deviation per channel, on the 0–1 scale.
+    #[arg(long, value_name = "R,G,B", value_parser = parse_std)]
+    std: Option<[f32; 3]>,
+    /// The model input's side in pixels (the center crop, or the stretched square).
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(16..=4096))]
+    size: Option<u32>,
+    /// The crop's share of the resized photo, timm's crop_pct: resize the shorter side to
+    /// floor(size / crop_pct), then crop size × size (1 crops nothing off).
+    #[arg(long, value_name = "F", value_parser = parse_crop_pct)]
+    crop_pct: Option<f64>,
+}
+
+fn parse_triple(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{s:?}: {e}"))?;
+    match v.as_slice() {
+        [a, b, c] if v.iter().all(|x| x.is_finite()) => Ok([*a, *b, *c]),
+        [_, _, _] => Err(format!("{s:?}: the values must be finite")),
+        _ => Err(format!(
+            "{s:?}: three comma-separated numbers are needed (R,G,B)"
+        )),
+    }
+}
+
+fn parse_std(s: &str) -> Result<[f32; 3], String> {
+    let v = parse_triple(s)?;
+    if v.iter().any(|x| *x <= 0.0) {
+        return Err(format!("{s:?}: a standard deviation must be positive"));
+    }
+    Ok(v)
+}
+
+fn parse_crop_pct(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(_) => Err(format!("{s}: the crop fraction must be in (0, 1]")),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
 }
 
 impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<Model> {
         let device = engine::device(self.cpu)?;
-        Ok(match &self.model {
+        let mut model = match &self.model {
             Some(p) => Model::load(p, &device)?,
             None => engine::builtin::model(&device)?,
-        })
+        };
+        self.override_preprocess(&mut model);
+        Ok(model)
+    }
+
+    /// Puts `--mean/--std/--size/--crop-pct` over what the model came with.
+    fn override_preprocess(&self, model: &mut Model) {
+        use engine::preprocess::ResizeMode;
+        let mut given = Vec::new();
+        let mut p = model.preprocess;
+        if let Some(m) = self.mean {
+            p.mean = m;
+            given.push("--mean");
+        }
+        if let Some(s) = self.std {
+            p.std = s;
+            given.push("--std");
+        }
+        if self.size.is_some() || self.crop_pct.is_some() {
+            let (size, pct) = match p.mode {
+                ResizeMode::CenterCrop { resize, crop } => (crop, crop as f64 / resize as f64),
+                ResizeMode::Stretch { size } => (size, 1.0),
+            };
+            let size = self.size.unwrap_or(size);
+            let pct = self.crop_pct.unwrap_or(pct);
+            p.mode = match p.mode {
+                ResizeMode::Stretch { .. } if self.crop_pct.is_none() => {
+                    ResizeMode::Stretch { size }
+                }
+                _ => ResizeMode::CenterCrop {
+                    // The ratio of the model's own sizes is exact; keep its rounding.
+                    resize: ((size as f64 / pct) + 1e-9).floor() as u32,
+                    crop: size,
+                },
+            };
+            given.extend(self.size.map(|_| "--size"));
+            given.extend(self.crop_pct.map(|_| "--crop-pct"));
+        }
+        if !given.is_empty() {
+            let source = format!("{} over {}", given.join(", "), model.preprocess_source);
+            model.set_preprocess(p, source);
+        }
     }
 
     /// The model's name for output: its path, or the built-in's name.

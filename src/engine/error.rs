@@ -79,6 +79,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     BadLabels { path: PathBuf, reason: String },
 
+    /// A `config.json` / `preprocessor_config.json` next to a checkpoint that cannot be used.
+    #[error("{path}: {reason}")]
+    BadMetadata { path: PathBuf, reason: String },
+
     /// Encoding an image for writing failed (before anything was written).
     #[error("{path}: cannot encode {format}: {reason}")]
     Encode {

@@ -42,6 +42,15 @@ impl Labels {
         (num_classes == 1000).then(Self::imagenet)
     }
 
+    /// The names the checkpoint's metadata gives (transformers' `id2label`, timm's
+    /// `label_names`), else the built-in ImageNet names for 1000-class heads.
+    pub fn for_model(model: &crate::engine::Model) -> Option<Self> {
+        match model.class_names() {
+            Some(names) => Some(Self(names.to_vec())),
+            None => Self::for_classes(model.num_classes()),
+        }
+    }
+
     pub fn name(&self, class: usize) -> Option<&str> {
         self.0.get(class).map(String::as_str)
     }

@@ -30,12 +30,48 @@ pub enum ResizeMode {
     Stretch { size: u32 },
 }
 
+/// The resampling filter of the resize step, as PIL (and so torchvision / timm on PIL images)
+/// implements it: antialiased when shrinking.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interpolation {
+    #[default]
+    Bilinear,
+    /// PIL's `BICUBIC` (Catmull-Rom, a = −0.5).
+    Bicubic,
+    Nearest,
+}
+
+impl Interpolation {
+    fn algorithm(self) -> fr::ResizeAlg {
+        match self {
+            Self::Bilinear => fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+            Self::Bicubic => fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom),
+            Self::Nearest => fr::ResizeAlg::Nearest,
+        }
+    }
+}
+
+/// Where a center crop starts when the margin is odd: the libraries disagree by one pixel,
+/// which moves a textured photo's input by up to dozens of grey levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CropOffset {
+    /// torchvision's (and timm's) `round(margin / 2)`, half to even.
+    #[default]
+    Round,
+    /// transformers' image processors: `margin // 2`.
+    Floor,
+}
+
 /// A model's input convention: geometry, then `(pixel / 255 − mean) / std` per channel.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Preprocess {
     pub mode: ResizeMode,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    pub interpolation: Interpolation,
+    pub crop_offset: CropOffset,
 }
 
 impl Preprocess {
@@ -48,7 +84,29 @@ impl Preprocess {
             },
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            interpolation: Interpolation::Bilinear,
+            crop_offset: CropOffset::Round,
         }
+    }
+
+    /// One line for people: `resize 256 → center crop 224, bilinear, mean […], std […]`.
+    pub fn describe(&self) -> String {
+        let geometry = match self.mode {
+            ResizeMode::CenterCrop { resize, crop } => {
+                format!("resize {resize} → center crop {crop}")
+            }
+            ResizeMode::Stretch { size } => format!("stretch to {size}×{size}"),
+        };
+        let f = |v: [f32; 3]| format!("[{}, {}, {}]", v[0], v[1], v[2]);
+        format!(
+            "{geometry}, {}, mean {}, std {}",
+            serde_json::to_value(self.interpolation)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            f(self.mean),
+            f(self.std)
+        )
     }
 
     /// The same normalization with another geometry.
@@ -70,10 +128,13 @@ impl Preprocess {
         let (mapping, resized) = match self.mode {
             ResizeMode::CenterCrop { resize, crop } => {
                 let (rw, rh) = shorter_side_size(ow, oh, resize);
-                let resized = resize_rgb(photo, rw, rh)?;
+                let resized = resize_with(photo, rw, rh, self.interpolation)?;
                 let (cw, ch) = (crop.min(rw), crop.min(rh));
-                let x0 = round_half_even((rw - cw) as f64 / 2.0);
-                let y0 = round_half_even((rh - ch) as f64 / 2.0);
+                let offset = |margin: u32| match self.crop_offset {
+                    CropOffset::Round => round_half_even(margin as f64 / 2.0),
+                    CropOffset::Floor => margin / 2,
+                };
+                let (x0, y0) = (offset(rw - cw), offset(rh - ch));
                 let m = InputMapping {
                     original: (ow, oh),
                     resized: (rw, rh),
@@ -83,7 +144,7 @@ impl Preprocess {
                 (m, resized)
             }
             ResizeMode::Stretch { size } => {
-                let resized = resize_rgb(photo, size, size)?;
+                let resized = resize_with(photo, size, size, self.interpolation)?;
                 let m = InputMapping {
                     original: (ow, oh),
                     resized: (size, size),
@@ -140,6 +201,11 @@ fn round_half_even(v: f64) -> u32 {
 
 /// Antialiased bilinear resize (PIL's `BILINEAR` for downscaling).
 pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
+    resize_with(img, w, h, Interpolation::Bilinear)
+}
+
+/// Resize with PIL's filter `filter` (antialiased when shrinking).
+pub fn resize_with(img: &RgbImage, w: u32, h: u32, filter: Interpolation) -> Result<RgbImage> {
     let fail = |reason: String| Error::Resize {
         from_w: img.width(),
         from_h: img.height(),
@@ -155,8 +221,7 @@ pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
             .map_err(|e| fail(e.to_string()))?;
     let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
     let mut resizer = fr::Resizer::new();
-    let opts =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    let opts = fr::ResizeOptions::new().resize_alg(filter.algorithm());
     resizer
         .resize(&src, &mut dst, &opts)
         .map_err(|e| fail(e.to_string()))?;

@@ -483,26 +483,37 @@ fn view_names_a_missing_file() {
 
 /// Regression: a checkpoint with tensors the assumed network lacks loaded anyway and explained
 /// with exit 0 — a timm SE-ResNet as a plain ResNet (its `se.fc1/fc2` ignored, logits far off
-/// PyTorch's), a ResNet missing a block's `conv1.weight` as a smaller network, and the same
+/// PyTorch's; SE is modelled now, ECA stands in for an unknown part), a ResNet missing a block's `conv1.weight` as a smaller network, and the same
 /// tensor stored as an integer. Now every tensor is used or the checkpoint is refused.
 #[test]
 fn a_checkpoint_is_used_whole_or_refused() {
     let dir = temp_dir();
     let mut t = fixture_tensors("resnet_basic");
-    for name in ["layer1.0.se.fc1.weight", "layer1.0.se.fc2.weight"] {
+    // ECA attention (timm's ecaresnet*: a 1-D convolution across channels) is not modelled;
+    // squeeze-and-excitation (se.fc1/fc2) is, since the formats issue.
+    for name in ["layer1.0.se.conv.weight", "layer2.0.se.conv.weight"] {
         t.insert(
             name.into(),
-            Tensor::zeros((2, 8, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+            Tensor::zeros((1, 1, 3), DType::F32, &Device::Cpu).unwrap(),
         );
     }
-    let m = save(&dir, "se.safetensors", &t);
+    let m = save(&dir, "eca.safetensors", &t);
     let err = fails(&["layers", "--model", &m]);
     assert!(
-        err.contains("se.safetensors")
+        err.contains("eca.safetensors")
             && err.contains("2 of its tensors are not part of that network")
-            && err.contains("layer1.0.se.fc1.weight"),
+            && err.contains("layer1.0.se.conv.weight"),
         "{err}"
     );
+    // Half of an SE module is a missing tensor, named.
+    let mut t = fixture_tensors("resnet_basic");
+    t.insert(
+        "layer1.0.se.fc1.weight".into(),
+        Tensor::zeros((8, 8, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let m = save(&dir, "half_se.safetensors", &t);
+    let err = fails(&["layers", "--model", &m]);
+    assert!(err.contains("missing tensor layer1.0.se.fc1.bias"), "{err}");
 
     // This fixture's stages have [2, 1, 2, 1] blocks: without its conv1, layer3.1 would
     // vanish and the network would silently shrink to [2, 1, 1, 1].

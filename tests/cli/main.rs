@@ -7,3 +7,4 @@ mod common;
 mod contract;
 mod errors;
 mod exports;
+mod formats;

@@ -101,11 +101,55 @@ fn vgg_gap_matches_pytorch() {
     check("vgg_gap");
 }
 
+/// timm and transformers layouts (tests/fixtures/make_format_fixtures.py), same checks.
+#[test]
+fn timm_resnet_d_deep_stem_and_avg_pool_shortcuts_match_timm() {
+    check("timm_resnet_d");
+}
+
+#[test]
+fn timm_seresnet_squeeze_excitation_matches_timm() {
+    check("timm_seresnet");
+}
+
+#[test]
+fn timm_vgg_conv_mlp_head_matches_timm() {
+    check("timm_vgg");
+}
+
+#[test]
+fn timm_resnetv2_pre_activation_matches_timm() {
+    check("timm_resnetv2");
+}
+
+#[test]
+fn timm_resnetv2_d_basic_blocks_match_timm() {
+    check("timm_resnetv2_d");
+}
+
+#[test]
+fn transformers_resnet_bottleneck_matches_transformers() {
+    check("hf_resnet");
+}
+
+#[test]
+fn transformers_resnet_basic_f16_matches_transformers() {
+    check("hf_resnet_basic");
+}
+
 /// The CAM paper's identities on GAP + linear heads: mean(M^c) = y^c − b^c, and at the last
 /// block Grad-CAM's raw map is CAM / Z (α = w / Z). Tolerance 1e-5 relative.
 #[test]
 fn cam_identities_hold_on_gap_linear_models() {
-    for name in ["resnet_basic", "resnet_bottleneck", "vgg_gap"] {
+    for name in [
+        "resnet_basic",
+        "resnet_bottleneck",
+        "vgg_gap",
+        "timm_resnet_d",
+        "timm_seresnet",
+        "timm_resnetv2",
+        "hf_resnet",
+    ] {
         let model =
             Model::load(&fixture(&format!("{name}/model.safetensors")), &Device::Cpu).unwrap();
         let x = npy_tensor(&format!("{name}/input.npy"));

@@ -85,3 +85,44 @@ fn stretch_mode_maps_the_whole_photo() {
     let (w, h) = m.original_from_input(224.0, 224.0);
     assert_eq!((w, h), (photo.width() as f32, photo.height() as f32));
 }
+
+/// The worst difference between camscope's preprocessing of preprocess_photo.png for the model
+/// in `dir` (with its metadata) and the library's own transform, in grey levels of the
+/// narrowest std.
+fn metadata_preprocess_error(dir: &str, reference: &str) -> f32 {
+    let model =
+        camscope::engine::Model::load(&fixture(&format!("{dir}/model.safetensors")), &Device::Cpu)
+            .unwrap();
+    let photo = load_image(&fixture("preprocess_photo.png")).unwrap();
+    let (x, _) = model.preprocess.apply(&photo, &Device::Cpu).unwrap();
+    let want = npy(&format!("{dir}/{reference}"));
+    assert_eq!(x.dims(), want.shape.as_slice(), "{dir}: input shape");
+    let got = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let std = model
+        .preprocess
+        .std
+        .iter()
+        .copied()
+        .fold(f32::MAX, f32::min);
+    got.iter()
+        .zip(&want.data)
+        .fold(0f32, |a, (g, w)| a.max((g - w).abs()))
+        * std
+        * 255.0
+}
+
+/// timm's eval transform from its `pretrained_cfg` (bicubic, crop_pct 0.95 → resize 235, crop
+/// 224) via config.json: within 2 grey levels (PIL's bicubic rounds intermediate rows).
+#[test]
+fn timm_config_preprocessing_matches_timm_transform() {
+    let worst = metadata_preprocess_error("timm_seresnet", "transform_input.npy");
+    assert!(worst <= 2.0 + 1e-3, "max difference {worst} grey levels");
+}
+
+/// transformers' ConvNextImageProcessor (shortest edge 224 / crop_pct 0.875, bicubic, its own
+/// mean and std) via preprocessor_config.json: within 2 grey levels.
+#[test]
+fn transformers_processor_preprocessing_matches_transformers() {
+    let worst = metadata_preprocess_error("hf_resnet", "processor_input.npy");
+    assert!(worst <= 2.0 + 1e-3, "max difference {worst} grey levels");
+}

@@ -1,4 +1,5 @@
-//! The model section: architecture, weights, size, and the compute device.
+//! The model section: architecture, weights, size, preprocessing (and where it comes from),
+//! and the compute device.
 
 use super::{Command, Panel, PanelContext};
 
@@ -24,6 +25,10 @@ impl Panel for ModelSection {
             ui.end_row();
             ui.label("Input");
             ui.label(format!("3×{}×{}", m.input_size.0, m.input_size.1));
+            ui.end_row();
+            ui.label("Preprocess");
+            ui.add(egui::Label::new(&m.preprocess_source).truncate())
+                .on_hover_text(format!("{}\nfrom {}", m.preprocess, m.preprocess_source));
             ui.end_row();
         });
         let gpu_available = candle_core::utils::cuda_is_available();

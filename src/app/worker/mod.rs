@@ -175,13 +175,15 @@ impl Session {
         };
         let model = match loaded.and_then(|m| m.layers().map(|l| (m, l))) {
             Ok((m, layers)) => {
-                let labels = Labels::for_classes(m.num_classes());
+                let labels = Labels::for_model(&m);
                 let info = ModelInfo {
                     name,
                     architecture: m.architecture.clone(),
                     device: format!("{:?}", m.device()),
                     parameters: m.parameter_count(),
                     input_size: m.preprocess.input_size(),
+                    preprocess: m.preprocess.describe(),
+                    preprocess_source: m.preprocess_source.clone(),
                     layers,
                     default_layer: m.default_layer().to_owned(),
                     no_cam: m.cam_head().err().map(str::to_owned),

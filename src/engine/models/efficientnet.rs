@@ -108,6 +108,8 @@ fn build(vb: &Vb) -> Result<Built> {
             },
             mean: [127.0 / 255.0; 3],
             std: [128.0 / 255.0; 3],
+            interpolation: Default::default(),
+            crop_offset: Default::default(),
         },
     })
 }

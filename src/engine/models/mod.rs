@@ -7,8 +7,11 @@
 
 mod blocks;
 mod efficientnet;
+mod hf_resnet;
+pub mod metadata;
 mod model;
 mod resnet;
+mod resnetv2;
 mod vgg;
 pub mod weights;
 
@@ -18,7 +21,7 @@ use super::error::Result;
 use super::ops::Op;
 use super::preprocess::Preprocess;
 
-pub use model::{Forward, LayerInfo, Model};
+pub use model::{Forward, LayerInfo, Model, PreprocessInfo};
 pub use weights::{Vb, Weights};
 
 /// A top-level step of a network whose output is addressable by `name`, exactly torchvision's
@@ -74,6 +77,8 @@ pub struct Architecture {
 /// Every architecture, tried in order.
 pub const ARCHITECTURES: &[Architecture] = &[
     resnet::ARCHITECTURE,
+    resnetv2::ARCHITECTURE,
     vgg::ARCHITECTURE,
     efficientnet::ARCHITECTURE,
+    hf_resnet::ARCHITECTURE,
 ];

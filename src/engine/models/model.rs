@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
+use super::metadata::Metadata;
 use super::{ARCHITECTURES, CamHead, Node, Weights};
 use crate::engine::error::{Error, Result};
 use crate::engine::ops::{Grad, Saved, backward_seq, forward_seq};
@@ -34,6 +35,19 @@ impl LayerInfo {
     }
 }
 
+/// A model's preprocessing and its provenance (`camscope layers --json`, `explain --json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PreprocessInfo {
+    #[serde(flatten)]
+    pub preprocess: Preprocess,
+    /// [`Preprocess::describe`].
+    pub summary: String,
+    /// `config.json (timm)`, `… defaults`, or the command-line overrides.
+    pub source: String,
+    /// The metadata files read next to the checkpoint.
+    pub metadata: Vec<String>,
+}
+
 /// A loaded network.
 pub struct Model {
     pub architecture: String,
@@ -45,6 +59,9 @@ pub struct Model {
     num_classes: usize,
     parameter_count: usize,
     pub preprocess: Preprocess,
+    /// Where `preprocess` comes from, for people.
+    pub preprocess_source: String,
+    metadata: Metadata,
     device: Device,
 }
 
@@ -101,6 +118,13 @@ impl Model {
                 ),
             });
         }
+        let metadata = weights.metadata().clone();
+        metadata.check_classes(built.num_classes)?;
+        let preprocess = metadata.preprocess.apply(built.preprocess);
+        let preprocess_source = match metadata.describe() {
+            Some(files) if !metadata.preprocess.is_empty() => files,
+            _ => format!("{} defaults", built.architecture),
+        };
         Ok(Self {
             architecture: built.architecture,
             path: weights.path().to_owned(),
@@ -110,13 +134,46 @@ impl Model {
             cam: built.cam,
             num_classes: built.num_classes,
             parameter_count: weights.parameter_count(),
-            preprocess: built.preprocess,
+            preprocess,
+            preprocess_source,
+            metadata,
             device: device.clone(),
         })
     }
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// What was read next to the weights (empty for the built-in model and bare files).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Class names from the checkpoint's metadata, when it names its classes.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.metadata.labels.as_deref()
+    }
+
+    /// The preprocessing with where it comes from, as the JSON outputs carry it.
+    pub fn preprocess_info(&self) -> PreprocessInfo {
+        PreprocessInfo {
+            preprocess: self.preprocess,
+            summary: self.preprocess.describe(),
+            source: self.preprocess_source.clone(),
+            metadata: self
+                .metadata
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+        }
+    }
+
+    /// Overrides the preprocessing (the CLI's `--mean/--std/--size/--crop-pct`), noting it.
+    pub fn set_preprocess(&mut self, preprocess: Preprocess, source: String) {
+        self.preprocess = preprocess;
+        self.preprocess_source = source;
     }
 
     pub fn num_classes(&self) -> usize {

@@ -1,4 +1,5 @@
-//! torchvision / timm ResNet, Wide ResNet and ResNeXt, inferred from key names and shapes.
+//! torchvision / timm ResNet, Wide ResNet and ResNeXt, with timm's ResNet-C/D/S/T stems,
+//! average-pool shortcuts and squeeze-and-excitation, inferred from key names and shapes.
 //!
 //! Layout (torchvision's): `conv1` (7×7, stride 2) → `bn1` → `relu` → `maxpool` (3×3, stride 2,
 //! pad 1) → stages `layer1..layerN` of blocks → global average pool → `fc`. A block is a
@@ -7,40 +8,53 @@
 //! BasicBlock). ResNeXt groups are read off `conv2.weight`'s shape. BatchNorm (eps 1e-5) is
 //! folded into the convolutions; the node outputs are the stem (`relu`, `maxpool`), every block
 //! (`layer4.2`), each stage as an alias of its last block (`layer4`), `avgpool` and `fc`.
+//!
+//! timm's variants share these names and add:
+//! - a deep stem (`conv1.0/1/3/4/6`: three 3×3 convolutions, the first with stride 2, BatchNorm
+//!   and ReLU between, then `bn1`), whose inner ReLUs are nodes `conv1.2` and `conv1.5`;
+//! - an average-pool shortcut (`downsample.1/2`: `AvgPool2d(2, stride, ceil_mode=True,
+//!   count_include_pad=False)` then a 1×1 convolution with stride 1; `downsample.0` holds no
+//!   tensor) instead of torchvision's strided 1×1 convolution (`downsample.0/1`);
+//! - squeeze-and-excitation (`se.fc1/fc2`) after the block's last BatchNorm, before the sum.
 
 use super::blocks::{Groups, conv_bn, count_children, linear};
 use super::{Architecture, Built, CamHead, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{MaxPool, Op};
+use crate::engine::ops::{AvgPool, MaxPool, Op, SqueezeExcite};
 use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
 
 pub const ARCHITECTURE: Architecture = Architecture {
     name: "torchvision / timm ResNet, Wide ResNet, ResNeXt",
-    keys: "conv1.weight, layer1.0.conv1.weight, fc.weight",
+    keys: "conv1.weight (or conv1.0.weight), layer1.0.conv1.weight, fc.weight",
     detect,
     build,
 };
 
 fn detect(w: &Weights) -> bool {
-    w.contains("conv1.weight") && w.contains("layer1.0.conv1.weight")
+    (w.contains("conv1.weight") || w.contains("conv1.0.weight"))
+        && w.contains("layer1.0.conv1.weight")
+}
+
+/// What the name of a configuration is made of, beyond depth and block type.
+struct Variant {
+    /// timm's stem letter: `c` (deep, 32 wide), `s` (deep, 64 wide), `t` (tiered), `d` / `e`
+    /// (deep with average-pool shortcuts), empty for the 7×7 stem.
+    suffix: &'static str,
+    se: bool,
 }
 
 fn build(vb: &Vb) -> Result<Built> {
-    let stem = conv_bn(&vb.pp("conv1"), &vb.pp("bn1"), 3, 2, None, Groups::One, EPS)?;
-    let mut c = stem.out_channels();
-    let mut nodes = vec![
-        Node::new("relu", vec![Op::Conv(stem), Op::Relu]),
-        Node::new(
-            "maxpool",
-            vec![Op::MaxPool(MaxPool {
-                kernel: 3,
-                stride: 2,
-                padding: 1,
-            })],
-        ),
-    ];
+    let (mut nodes, mut c, deep) = stem(vb)?;
+    nodes.push(Node::new(
+        "maxpool",
+        vec![Op::MaxPool(MaxPool {
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        })],
+    ));
     let bottleneck = vb.contains("layer1.0.conv3.weight");
     let mut aliases = Vec::new();
     let mut blocks_per_stage = Vec::new();
@@ -79,8 +93,19 @@ fn build(vb: &Vb) -> Result<Built> {
     };
     nodes.push(Node::new("avgpool", vec![Op::GlobalAvgPool]));
     nodes.push(Node::new("fc", vec![Op::Flatten, Op::Linear(fc)]));
+    let variant = Variant {
+        suffix: match (deep, vb.contains("layer2.0.downsample.1.weight")) {
+            (None, _) => "",
+            (Some(Stem::Tiered), _) => "t",
+            (Some(Stem::Deep), true) if stem_width(vb) >= 64 => "e",
+            (Some(Stem::Deep), true) => "d",
+            (Some(Stem::Deep), false) if stem_width(vb) >= 64 => "s",
+            (Some(Stem::Deep), false) => "c",
+        },
+        se: vb.contains("layer1.0.se.fc1.weight"),
+    };
     Ok(Built {
-        architecture: name(bottleneck, &blocks_per_stage, groups, width),
+        architecture: name(bottleneck, &blocks_per_stage, groups, width, &variant),
         nodes,
         aliases,
         default_layer: last,
@@ -90,19 +115,90 @@ fn build(vb: &Vb) -> Result<Built> {
     })
 }
 
-/// torchvision's name for a standard configuration, else a description.
-fn name(bottleneck: bool, blocks: &[usize], groups: usize, width: usize) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Stem {
+    Deep,
+    /// timm's "tiered" deep stem: the first convolution is ¾ as wide as the second.
+    Tiered,
+}
+
+fn stem_width(vb: &Vb) -> usize {
+    vb.dims("conv1.3.weight").map_or(0, |d| d[0])
+}
+
+/// The stem up to (not including) the max-pool: its nodes, output channels, and which deep
+/// stem it is (`None` for torchvision's 7×7 convolution).
+fn stem(vb: &Vb) -> Result<(Vec<Node>, usize, Option<Stem>)> {
+    if !vb.contains("conv1.0.weight") {
+        let c = conv_bn(&vb.pp("conv1"), &vb.pp("bn1"), 3, 2, None, Groups::One, EPS)?;
+        let out = c.out_channels();
+        return Ok((
+            vec![Node::new("relu", vec![Op::Conv(c), Op::Relu])],
+            out,
+            None,
+        ));
+    }
+    let s = vb.pp("conv1");
+    let a = conv_bn(&s.pp(0), &s.pp(1), 3, 2, None, Groups::One, EPS)?;
+    let b = conv_bn(
+        &s.pp(3),
+        &s.pp(4),
+        a.out_channels(),
+        1,
+        None,
+        Groups::One,
+        EPS,
+    )?;
+    let kind = if a.out_channels() < b.out_channels() {
+        Stem::Tiered
+    } else {
+        Stem::Deep
+    };
+    let c = conv_bn(
+        &s.pp(6),
+        &vb.pp("bn1"),
+        b.out_channels(),
+        1,
+        None,
+        Groups::One,
+        EPS,
+    )?;
+    let out = c.out_channels();
+    let nodes = vec![
+        Node::new("conv1.2", vec![Op::Conv(a), Op::Relu]),
+        Node::new("conv1.5", vec![Op::Conv(b), Op::Relu]),
+        Node::new("relu", vec![Op::Conv(c), Op::Relu]),
+    ];
+    Ok((nodes, out, Some(kind)))
+}
+
+/// torchvision's (or timm's) name for a standard configuration, else a description.
+fn name(
+    bottleneck: bool,
+    blocks: &[usize],
+    groups: usize,
+    width: usize,
+    variant: &Variant,
+) -> String {
     let depth = blocks.iter().sum::<usize>() * if bottleneck { 3 } else { 2 } + 2;
     let standard = matches!(
         (bottleneck, blocks),
-        (false, [2, 2, 2, 2] | [3, 4, 6, 3]) | (true, [3, 4, 6, 3] | [3, 4, 23, 3] | [3, 8, 36, 3])
+        (false, [2, 2, 2, 2] | [3, 4, 6, 3])
+            | (
+                true,
+                [2, 2, 2, 2] | [3, 4, 6, 3] | [3, 4, 23, 3] | [3, 8, 36, 3]
+            )
     );
+    let se = if variant.se { "se" } else { "" };
+    let sfx = variant.suffix;
     match (standard, bottleneck, groups, width) {
-        (true, false, 1, 64) | (true, true, 1, 64) => format!("resnet{depth}"),
-        (true, true, 1, 128) => format!("wide_resnet{depth}_2"),
-        (true, true, g, w) if g > 1 => format!("resnext{depth}_{g}x{}d", w / g),
+        (true, false, 1, 64) | (true, true, 1, 64) => format!("{se}resnet{depth}{sfx}"),
+        (true, true, 1, 128) if se.is_empty() && sfx.is_empty() => {
+            format!("wide_resnet{depth}_2")
+        }
+        (true, true, g, w) if g > 1 => format!("{se}resnext{depth}{sfx}_{g}x{}d", w / g),
         _ => format!(
-            "resnet ({} blocks {blocks:?}, first block width {width}{})",
+            "{se}resnet{sfx} ({} blocks {blocks:?}, first block width {width}{})",
             if bottleneck {
                 "Bottleneck"
             } else {
@@ -132,7 +228,8 @@ fn basic_block(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize, usize, 
     let c2 = conv_bn(&vb.pp("conv2"), &vb.pp("bn2"), w, 1, None, Groups::One, EPS)?;
     let cout = c2.out_channels();
     let shortcut = shortcut(vb, cin, cout, stride)?;
-    let main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2)];
+    let mut main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2)];
+    main.extend(squeeze_excite(vb, cout)?);
     Ok((residual(main, shortcut), cout, 1, w))
 }
 
@@ -169,22 +266,55 @@ fn bottleneck_block(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize, us
     )?;
     let cout = c3.out_channels();
     let shortcut = shortcut(vb, cin, cout, stride)?;
-    let main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2), Op::Relu, Op::Conv(c3)];
+    let mut main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2), Op::Relu, Op::Conv(c3)];
+    main.extend(squeeze_excite(vb, cout)?);
     Ok((residual(main, shortcut), cout, groups, w))
+}
+
+/// timm's `se` module of a block with `c` output channels, if it has one.
+fn squeeze_excite(vb: &Vb, c: usize) -> Result<Option<Op>> {
+    let se = vb.pp("se");
+    if !se.contains("fc1.weight") {
+        return Ok(None);
+    }
+    let r = se.pp("fc1").dims_n("weight", 4)?[0];
+    let matrix = |v: &Vb, rows: usize, cols: usize| -> Result<_> {
+        Ok(v.get("weight", &[rows, cols, 1, 1])?
+            .reshape((rows, cols))?)
+    };
+    Ok(Some(Op::SqueezeExcite(SqueezeExcite {
+        w1: matrix(&se.pp("fc1"), r, c)?,
+        b1: se.pp("fc1").get("bias", &[r])?,
+        w2: matrix(&se.pp("fc2"), c, r)?,
+        b2: se.pp("fc2").get("bias", &[c])?,
+    })))
 }
 
 fn shortcut(vb: &Vb, cin: usize, cout: usize, stride: usize) -> Result<Vec<Op>> {
     let ds = vb.pp("downsample");
-    if ds.pp(0).contains("weight") {
-        let c = conv_bn(&ds.pp(0), &ds.pp(1), cin, stride, Some(0), Groups::One, EPS)?;
-        if c.out_channels() != cout {
+    let checked = |conv: &crate::engine::ops::Conv2d, key: String| {
+        if conv.out_channels() != cout {
             return Err(vb.layout_error(format!(
-                "{}: the shortcut gives {} channels, the block {cout}",
-                ds.pp(0).key("weight"),
-                c.out_channels()
+                "{key}: the shortcut gives {} channels, the block {cout}",
+                conv.out_channels()
             )));
         }
+        Ok(())
+    };
+    if ds.pp(0).contains("weight") {
+        let c = conv_bn(&ds.pp(0), &ds.pp(1), cin, stride, Some(0), Groups::One, EPS)?;
+        checked(&c, ds.pp(0).key("weight"))?;
         Ok(vec![Op::Conv(c)])
+    } else if ds.pp(1).contains("weight") {
+        // timm's average-pool shortcut: downsample.0 is the pool (or the identity).
+        let c = conv_bn(&ds.pp(1), &ds.pp(2), cin, 1, Some(0), Groups::One, EPS)?;
+        checked(&c, ds.pp(1).key("weight"))?;
+        let mut ops = Vec::new();
+        if stride > 1 {
+            ops.push(Op::AvgPool(AvgPool { kernel: 2, stride }));
+        }
+        ops.push(Op::Conv(c));
+        Ok(ops)
     } else if cin == cout && stride == 1 {
         Ok(Vec::new())
     } else {

@@ -10,6 +10,12 @@
 //! - torchvision: `features` ends in a max-pool, then `avgpool` (AdaptiveAvgPool2d to s×s, s read
 //!   off `classifier.0.weight`) and `classifier.{0,3,6}` linears with ReLU and Dropout between.
 //!   A fully connected head: no CAM.
+//! - timm: `features` as torchvision's (ending in a max-pool), then `pre_logits` — timm's
+//!   `ConvMlp`: `fc1` a 7×7 convolution without padding (maps smaller than 7×7 are first
+//!   average-pooled up to 7×7), ReLU, `fc2` a 1×1 convolution, ReLU — then `head`: a global
+//!   average pool and `head.fc`. The pool acts on `pre_logits`' output, which is 1×1 for a
+//!   224×224 input, so there is no CAM: CAM's map would be that one pixel. Grad-CAM works on
+//!   every `features.*` layer and on `pre_logits` (a 1×1 map at 224×224).
 //! - VGG-GAP (our key names, see docs/models.md): `features.*` as above but with no trailing
 //!   max-pool (the CAM paper removes pool5 and appends a 3×3 conv + ReLU), then a global average
 //!   pool and one linear layer stored as `fc.weight` / `fc.bias`.
@@ -17,14 +23,14 @@
 use super::blocks::{Groups, batch_norm, conv, linear};
 use super::{Architecture, Built, CamHead, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{AdaptiveAvgPool, MaxPool, Op};
+use crate::engine::ops::{AdaptiveAvgPool, MaxPool, MinSizePool, Op};
 use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
 
 pub const ARCHITECTURE: Architecture = Architecture {
-    name: "torchvision VGG, VGG-GAP",
-    keys: "features.0.weight, classifier.0.weight or fc.weight",
+    name: "torchvision / timm VGG, VGG-GAP",
+    keys: "features.0.weight, classifier.0.weight, pre_logits.fc1.weight or fc.weight",
     detect,
     build,
 };
@@ -35,10 +41,12 @@ fn detect(w: &Weights) -> bool {
 
 fn build(vb: &Vb) -> Result<Built> {
     let fvb = vb.pp("features");
-    let gap_head = vb.contains("fc.weight") && !vb.contains("classifier.0.weight");
-    if !gap_head && !vb.contains("classifier.0.weight") {
+    let timm_head = vb.contains("pre_logits.fc1.weight");
+    let gap_head = vb.contains("fc.weight") && !vb.contains("classifier.0.weight") && !timm_head;
+    if !gap_head && !timm_head && !vb.contains("classifier.0.weight") {
         return Err(vb.layout_error(
-            "VGG features found but no head: expected classifier.0.weight (torchvision) or fc.weight (VGG-GAP)",
+            "VGG features found but no head: expected classifier.0.weight (torchvision), \
+             pre_logits.fc1.weight + head.fc.weight (timm) or fc.weight (VGG-GAP)",
         ));
     }
     // The index of the last convolution decides where `features` ends.
@@ -107,6 +115,16 @@ fn build(vb: &Vb) -> Result<Built> {
         });
     }
     nodes.push(Node::new(fvb.pp(i).prefix(), vec![max_pool()]));
+    let architecture = match convs {
+        8 => format!("vgg11{family}"),
+        10 => format!("vgg13{family}"),
+        13 => format!("vgg16{family}"),
+        16 => format!("vgg19{family}"),
+        n => format!("vgg{family} ({n} convolutions)"),
+    };
+    if timm_head {
+        return timm_pre_logits_and_head(vb, nodes, c, last_relu, architecture);
+    }
     // classifier.0 takes C·s·s features after AdaptiveAvgPool2d((s, s)).
     let cvb = vb.pp("classifier");
     let fin = cvb.pp(0).dims_n("weight", 2)?[1];
@@ -140,13 +158,6 @@ fn build(vb: &Vb) -> Result<Built> {
         nodes.push(Node::new(cvb.pp(j + 2).prefix(), vec![Op::Dropout]));
         j += 3;
     }
-    let architecture = match convs {
-        8 => format!("vgg11{family}"),
-        10 => format!("vgg13{family}"),
-        13 => format!("vgg16{family}"),
-        16 => format!("vgg19{family}"),
-        n => format!("vgg{family} ({n} convolutions)"),
-    };
     Ok(Built {
         architecture,
         nodes,
@@ -158,6 +169,48 @@ fn build(vb: &Vb) -> Result<Built> {
                 .to_owned(),
         ),
         num_classes: features,
+        preprocess: Preprocess::imagenet(),
+    })
+}
+
+/// timm's `pre_logits` (ConvMlp) and `head` after `features`, which give `c` channels.
+fn timm_pre_logits_and_head(
+    vb: &Vb,
+    mut nodes: Vec<Node>,
+    c: usize,
+    last_relu: usize,
+    architecture: String,
+) -> Result<Built> {
+    let pvb = vb.pp("pre_logits");
+    let k = pvb.pp("fc1").dims_n("weight", 4)?[2];
+    let fc1 = conv(&pvb.pp("fc1"), c, 1, Some(0), Groups::One)?;
+    let mid = fc1.out_channels();
+    let fc2 = conv(&pvb.pp("fc2"), mid, 1, Some(0), Groups::One)?;
+    let out = fc2.out_channels();
+    nodes.push(Node::new(
+        "pre_logits.fc1",
+        vec![Op::MinSizePool(MinSizePool { size: k }), Op::Conv(fc1)],
+    ));
+    nodes.push(Node::new("pre_logits.act1", vec![Op::Relu]));
+    nodes.push(Node::new("pre_logits.drop", vec![Op::Dropout]));
+    nodes.push(Node::new("pre_logits.fc2", vec![Op::Conv(fc2)]));
+    nodes.push(Node::new("pre_logits.act2", vec![Op::Relu]));
+    let aliases = vec![("pre_logits".to_owned(), nodes.len() - 1)];
+    let (fc, num_classes) = linear(&vb.pp("head.fc"), out)?;
+    nodes.push(Node::new("head.global_pool", vec![Op::GlobalAvgPool]));
+    nodes.push(Node::new("head.fc", vec![Op::Flatten, Op::Linear(fc)]));
+    Ok(Built {
+        architecture: format!("{architecture} (timm)"),
+        nodes,
+        aliases,
+        default_layer: last_relu,
+        cam: Err(format!(
+            "timm's VGG pools after its convolutional MLP (pre_logits.fc1 is a {k}×{k} \
+             convolution over the last features, so at the model's input size pre_logits is \
+             1×1): CAM's map would be that single pixel; use Grad-CAM, which works on \
+             features.* and pre_logits"
+        )),
+        num_classes,
         preprocess: Preprocess::imagenet(),
     })
 }

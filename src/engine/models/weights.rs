@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
+use super::metadata::Metadata;
 use crate::engine::error::{Error, Result};
 
 /// All float tensors of one checkpoint, by full key.
@@ -20,13 +21,25 @@ pub struct Weights {
     non_float: HashMap<String, String>,
     /// Keys the model builder has read.
     used: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// What the library wrote next to the weights.
+    metadata: Metadata,
 }
 
 impl Weights {
-    /// Reads a `.safetensors` file.
+    /// Reads a `.safetensors` file and the metadata next to it ([`Metadata::next_to`]).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-        Self::from_bytes(&bytes, path)
+        let metadata = Metadata::next_to(path)?;
+        Ok(Self::from_bytes(&bytes, path)?.with_metadata(metadata))
+    }
+
+    /// These weights with `metadata` (class names, preprocessing, builder options).
+    pub fn with_metadata(self, metadata: Metadata) -> Self {
+        Self { metadata, ..self }
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 
     /// Parses a `.safetensors` image held in memory; `path` is only used in messages.
@@ -59,6 +72,7 @@ impl Weights {
             tensors,
             non_float,
             used: Default::default(),
+            metadata: Metadata::default(),
         })
     }
 
@@ -189,6 +203,11 @@ impl<'a> Vb<'a> {
 
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The checkpoint's metadata (transformers' `config.json`, timm's `pretrained_cfg`).
+    pub fn metadata(&self) -> &Metadata {
+        &self.weights.metadata
     }
 
     pub fn contains(&self, name: &str) -> bool {

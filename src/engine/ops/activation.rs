@@ -1,14 +1,14 @@
 //! ReLU and ReLU6 backward passes, plain (PyTorch's: no gradient at x = 0) or guided.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use super::Grad;
 use crate::engine::error::Result;
 
 fn relu_mask(x: &Tensor, six: bool) -> Result<Tensor> {
-    let m = x.gt(0f32)?.to_dtype(DType::F32)?;
+    let m = x.gt(0f32)?.to_dtype(x.dtype())?;
     Ok(if six {
-        m.mul(&x.lt(6f32)?.to_dtype(DType::F32)?)?
+        m.mul(&x.lt(6f32)?.to_dtype(x.dtype())?)?
     } else {
         m
     })

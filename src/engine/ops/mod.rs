@@ -9,6 +9,7 @@
 
 mod activation;
 mod conv;
+mod gate;
 mod gemm_conv;
 mod linear;
 mod norm;
@@ -20,9 +21,10 @@ use super::error::{Error, Result};
 use activation::activation_backward;
 
 pub use conv::{Conv2d, same_padding};
+pub use gate::SqueezeExcite;
 pub use linear::Linear;
 pub use norm::BatchNorm;
-pub use pool::{AdaptiveAvgPool, MaxPool};
+pub use pool::{AdaptiveAvgPool, AvgPool, MaxPool, MinSizePool};
 
 thread_local! {
     static FLOPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -65,6 +67,7 @@ pub enum Saved {
     /// Max-pool: flat argmax positions per output, and the input's shape.
     Argmax(Tensor, Vec<usize>),
     Seq(Vec<Saved>),
+    Gate(gate::GateSaved),
     Residual {
         main: Vec<Saved>,
         shortcut: Vec<Saved>,
@@ -85,7 +88,10 @@ pub enum Op {
     Relu,
     Relu6,
     MaxPool(MaxPool),
+    AvgPool(AvgPool),
     AdaptiveAvgPool(AdaptiveAvgPool),
+    MinSizePool(MinSizePool),
+    SqueezeExcite(SqueezeExcite),
     /// Mean over the spatial dimensions, keeping them as `1 × 1`.
     GlobalAvgPool,
     /// `(N, C, H, W) -> (N, C·H·W)`.
@@ -147,9 +153,21 @@ impl Op {
                 let (y, arg) = p.forward(x)?;
                 (y, keep(Saved::Argmax(arg, x.dims().to_vec())))
             }
+            Op::AvgPool(p) => {
+                let (_, _, h, w) = x.dims4()?;
+                (p.forward(x)?, keep(Saved::Hw(h, w)))
+            }
             Op::AdaptiveAvgPool(p) => {
                 let (_, _, h, w) = x.dims4()?;
                 (p.forward(x)?, keep(Saved::Hw(h, w)))
+            }
+            Op::MinSizePool(p) => {
+                let (_, _, h, w) = x.dims4()?;
+                (p.forward(x)?, keep(Saved::Hw(h, w)))
+            }
+            Op::SqueezeExcite(se) => {
+                let (y, s) = se.forward(x)?;
+                (y, keep(Saved::Gate(s)))
             }
             Op::GlobalAvgPool => {
                 let (_, _, h, w) = x.dims4()?;
@@ -194,7 +212,10 @@ impl Op {
             (Op::Relu, Saved::Input(x)) => activation_backward(x, g, false, mode)?,
             (Op::Relu6, Saved::Input(x)) => activation_backward(x, g, true, mode)?,
             (Op::MaxPool(_), Saved::Argmax(arg, shape)) => MaxPool::backward(g, arg, shape)?,
+            (Op::AvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
             (Op::AdaptiveAvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
+            (Op::MinSizePool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
+            (Op::SqueezeExcite(se), Saved::Gate(s)) => se.backward(s, g, mode)?,
             (Op::GlobalAvgPool, Saved::Hw(h, w)) => pool::global_avg_backward(g, *h, *w)?,
             (Op::Flatten, Saved::Shape(shape)) => g.reshape(shape.as_slice())?,
             (Op::Linear(l), _) => l.backward(g)?,

@@ -115,6 +115,104 @@ impl AdaptiveAvgPool {
     }
 }
 
+/// PyTorch's `AvgPool2d(kernel, stride, padding=0, ceil_mode=True, count_include_pad=False)`,
+/// timm's average-pool shortcut ("ResNet-D"): a window that hangs over the edge averages only
+/// the pixels it covers.
+pub struct AvgPool {
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl AvgPool {
+    /// `ceil((n − k) / s) + 1`, less one if the last window would start past the input.
+    fn out_size(&self, n: usize) -> usize {
+        let (k, s) = (self.kernel, self.stride);
+        let mut out = n.saturating_sub(k).div_ceil(s) + 1;
+        if (out - 1) * s >= n {
+            out -= 1;
+        }
+        out
+    }
+
+    /// The `[start, end)` input rows (or columns) of output `o`.
+    fn window(&self, o: usize, n: usize) -> (usize, usize) {
+        let a = o * self.stride;
+        (a, (a + self.kernel).min(n))
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let (oh, ow) = (self.out_size(h), self.out_size(w));
+        let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; n * c * oh * ow];
+        for plane in 0..n * c {
+            let src = &data[plane * h * w..(plane + 1) * h * w];
+            for oy in 0..oh {
+                let (ya, yb) = self.window(oy, h);
+                for ox in 0..ow {
+                    let (xa, xb) = self.window(ox, w);
+                    let mut sum = 0f32;
+                    for row in src[ya * w..yb * w].chunks_exact(w) {
+                        sum += row[xa..xb].iter().sum::<f32>();
+                    }
+                    out[(plane * oh + oy) * ow + ox] = sum / ((yb - ya) * (xb - xa)) as f32;
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
+    }
+
+    pub(super) fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+        let (n, c, oh, ow) = g.dims4()?;
+        let gd = g.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; n * c * h * w];
+        for plane in 0..n * c {
+            let dst = &mut out[plane * h * w..(plane + 1) * h * w];
+            for oy in 0..oh {
+                let (ya, yb) = self.window(oy, h);
+                for ox in 0..ow {
+                    let (xa, xb) = self.window(ox, w);
+                    let share = gd[(plane * oh + oy) * ow + ox] / ((yb - ya) * (xb - xa)) as f32;
+                    for row in dst[ya * w..yb * w].chunks_exact_mut(w) {
+                        row[xa..xb].iter_mut().for_each(|v| *v += share);
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (n, c, h, w), g.device())?)
+    }
+}
+
+/// timm VGG's `ConvMlp` guard: a map smaller than `size` on a side is average-pooled
+/// (adaptively) up to `size`, so that the 7×7 `pre_logits.fc1` convolution always fits.
+pub struct MinSizePool {
+    pub size: usize,
+}
+
+impl MinSizePool {
+    fn pool(&self, h: usize, w: usize) -> AdaptiveAvgPool {
+        AdaptiveAvgPool {
+            out_h: h.max(self.size),
+            out_w: w.max(self.size),
+        }
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        if h >= self.size && w >= self.size {
+            return Ok(x.clone());
+        }
+        self.pool(h, w).forward(x)
+    }
+
+    pub(super) fn backward(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+        if h >= self.size && w >= self.size {
+            return Ok(g.clone());
+        }
+        self.pool(h, w).backward(g, h, w)
+    }
+}
+
 /// Mean over the spatial dimensions, keeping them as `1 × 1`.
 pub(super) fn global_avg_forward(x: &Tensor) -> Result<Tensor> {
     Ok(x.mean_keepdim((2, 3))?)
@@ -149,6 +247,23 @@ mod tests {
             1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.,
         ];
         assert_eq!(gx, want);
+        Ok(())
+    }
+
+    #[test]
+    fn avg_pool_ceil_mode_averages_only_covered_pixels() -> Result<()> {
+        // PyTorch: AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) on a 1×1×3×3 ramp
+        // gives [[3, 4.5], [7.5, 9]] for the values 1..=9.
+        let x = Tensor::arange(1f32, 10., &Device::Cpu)?.reshape((1, 1, 3, 3))?;
+        let p = AvgPool {
+            kernel: 2,
+            stride: 2,
+        };
+        let y = p.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(y, [3., 4.5, 7.5, 9.]);
+        let g = p.backward(&Tensor::ones((1, 1, 2, 2), DType::F32, &Device::Cpu)?, 3, 3)?;
+        let g = g.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(g, [0.25, 0.25, 0.5, 0.25, 0.25, 0.5, 0.5, 0.5, 1.]);
         Ok(())
     }
 

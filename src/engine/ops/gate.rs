@@ -1,0 +1,118 @@
+//! Squeeze-and-excitation (Hu et al. 2018, timm's `SEModule`): every channel of `x` scaled by
+//! a gate computed from the channel means, `y = x ⊙ σ(W₂ ReLU(W₁ mean_hw(x) + b₁) + b₂)`.
+//!
+//! Backward: `∂y/∂x` has two paths — through the scaling (`g ⊙ s`) and through the gate (its
+//! gradient `Σ_hw g ⊙ x`, back through σ, W₂, the ReLU (guided like every ReLU in guided
+//! backprop, as pytorch-grad-cam replaces every `nn.ReLU`), W₁ and the mean).
+
+use candle_core::Tensor;
+
+use super::Grad;
+use super::activation::activation_backward;
+use crate::engine::error::Result;
+
+/// timm's `SEModule` with 1×1 convolutions stored as matrices.
+pub struct SqueezeExcite {
+    /// `(reduced, C)`.
+    pub w1: Tensor,
+    /// `(reduced,)`.
+    pub b1: Tensor,
+    /// `(C, reduced)`.
+    pub w2: Tensor,
+    /// `(C,)`.
+    pub b2: Tensor,
+}
+
+/// What the backward pass needs: the input, the first layer's output before its ReLU, and the
+/// gate.
+pub struct GateSaved {
+    x: Tensor,
+    hidden: Tensor,
+    gate: Tensor,
+}
+
+fn sigmoid(z: &Tensor) -> Result<Tensor> {
+    Ok((z.neg()?.exp()? + 1.0)?.recip()?)
+}
+
+impl SqueezeExcite {
+    pub(super) fn forward(&self, x: &Tensor) -> Result<(Tensor, GateSaved)> {
+        let (n, c, _, _) = x.dims4()?;
+        let squeezed = x.mean((2, 3))?;
+        let hidden = squeezed.matmul(&self.w1.t()?)?.broadcast_add(&self.b1)?;
+        let z = hidden
+            .relu()?
+            .matmul(&self.w2.t()?)?
+            .broadcast_add(&self.b2)?;
+        let gate = sigmoid(&z)?;
+        let y = x.broadcast_mul(&gate.reshape((n, c, 1, 1))?)?;
+        Ok((
+            y,
+            GateSaved {
+                x: x.clone(),
+                hidden,
+                gate,
+            },
+        ))
+    }
+
+    pub(super) fn backward(&self, s: &GateSaved, g: &Tensor, mode: Grad) -> Result<Tensor> {
+        let (n, c, h, w) = s.x.dims4()?;
+        let gate4 = s.gate.reshape((n, c, 1, 1))?;
+        let through_scale = g.broadcast_mul(&gate4)?;
+        let g_gate = g.mul(&s.x)?.sum((2, 3))?;
+        let g_z = g_gate.mul(&s.gate)?.mul(&(1.0 - &s.gate)?)?;
+        let g_a = g_z.matmul(&self.w2)?;
+        let g_hidden = activation_backward(&s.hidden, &g_a, false, mode)?;
+        let g_mean = g_hidden.matmul(&self.w1)?;
+        let through_gate = (g_mean.reshape((n, c, 1, 1))? / (h * w) as f64)?;
+        Ok(through_scale.broadcast_add(&through_gate)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::*;
+
+    /// The analytic gradient against central differences of `Σ r ⊙ y` in float64.
+    #[test]
+    fn gradient_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let t = |shape: &[usize], seed: u64| -> Result<Tensor> {
+            let n: usize = shape.iter().product();
+            let v: Vec<f64> = (0..n)
+                .map(|i| (((i as u64 + 1) * 2654435761 + seed * 97) % 1000) as f64 / 500.0 - 1.0)
+                .collect();
+            Ok(Tensor::from_vec(v, shape, &dev)?)
+        };
+        let se = SqueezeExcite {
+            w1: t(&[2, 4], 1)?,
+            b1: t(&[2], 2)?,
+            w2: t(&[4, 2], 3)?,
+            b2: t(&[4], 4)?,
+        };
+        let x = t(&[1, 4, 3, 3], 5)?;
+        let r = t(&[1, 4, 3, 3], 6)?;
+        let (_, saved) = se.forward(&x)?;
+        let got = se
+            .backward(&saved, &r, Grad::Plain)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let xs = x.flatten_all()?.to_vec1::<f64>()?;
+        let eps = 1e-6;
+        for i in 0..xs.len() {
+            let f = |d: f64| -> Result<f64> {
+                let mut v = xs.clone();
+                v[i] += d;
+                let xi = Tensor::from_vec(v, (1, 4, 3, 3), &dev)?;
+                Ok(se.forward(&xi)?.0.mul(&r)?.sum_all()?.to_scalar::<f64>()?)
+            };
+            let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
+            assert!((got[i] - want).abs() < 1e-7, "x[{i}]: {} vs {want}", got[i]);
+        }
+        assert_eq!(x.dtype(), DType::F64);
+        Ok(())
+    }
+}
