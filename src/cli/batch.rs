@@ -7,7 +7,9 @@ use camscope::engine::io::write_atomic;
 use camscope::engine::labels::label_of;
 use camscope::engine::methods::Options;
 use camscope::engine::preprocess::IMAGE_EXTENSIONS;
-use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
+use camscope::engine::render::{
+    Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
+};
 use camscope::engine::{Error, Explainer, Labels, Method, Model, OverlayStyle};
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
@@ -72,6 +74,11 @@ struct Job<'a> {
 impl Job<'_> {
     fn one(&self, path: &Path, out: &Path) -> anyhow::Result<Row> {
         let loaded = input::load(self.model, Source::Photo(path), self.args.view.resize)?;
+        input::warn(&loaded.warnings);
+        input::warn(&Vec::from_iter(export_warning(
+            loaded.photo.width(),
+            loaded.photo.height(),
+        )));
         let ex = Explainer::new(self.model, &loaded.input)?;
         let top = ex.top_k(1)?.remove(0);
         let e = ex.explain_with(
@@ -213,6 +220,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         w.write_all(csv.as_bytes())
     })?;
     let json = serde_json::json!({
+        "architecture": model.architecture,
+        "preprocess": model.preprocess_info(),
         "method": args.method,
         "threshold": super::json_f32(args.render.threshold),
         "results": rows,

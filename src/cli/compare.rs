@@ -55,6 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let style = args.render.style()?;
     let labels = input::labels(args.view.labels.as_deref(), &model)?;
     let loaded = input::load(&model, Source::Photo(&args.image), args.view.resize)?;
+    input::warn(&loaded.warnings);
     let explainer = Explainer::new(&model, &loaded.input)?;
     let all = explainer.predictions()?;
     let class = args.class.unwrap_or(all[0].class);
@@ -121,6 +122,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let out = serde_json::json!({
             "architecture": model.architecture,
+            "preprocess": model.preprocess_info(),
             "class": class,
             "label": label,
             "probability": probability,

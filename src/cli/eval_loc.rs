@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camscope::engine::wsol::{LocEvaluator, LocMetrics};
+use camscope::engine::wsol::{Item, LocEvaluator, LocMetrics, parse_boxes_csv};
 use camscope::engine::{BBox, Error, Explainer};
 
 use super::input::{self, MethodArgs, ResizeArg, Source};
@@ -40,61 +40,11 @@ pub struct Args {
     json: bool,
 }
 
-/// One image of the dataset with its ground truth.
-pub struct Item {
-    pub file: String,
-    pub class: usize,
-    pub boxes: Vec<BBox>,
-}
-
-/// Reads `boxes.csv`: a header, then `file,class,x0,y0,x1,y1` rows; rows of one file are
-/// its boxes (all with one class).
+/// Reads `DIR/boxes.csv` ([`parse_boxes_csv`]).
 pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<Item>> {
     let path = dir.join("boxes.csv");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
-    let mut items: Vec<Item> = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |why: &str| anyhow::anyhow!("{}:{}: {why}: {line:?}", path.display(), n + 1);
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 6 {
-            return Err(bad("expected 6 fields file,class,x0,y0,x1,y1"));
-        }
-        let class: usize = f[1].parse().map_err(|_| bad("class is not a number"))?;
-        let c: Vec<f32> = f[2..]
-            .iter()
-            .map(|v| v.parse::<f32>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad("a coordinate is not a number"))?;
-        if c.iter().any(|v| !v.is_finite()) {
-            return Err(bad("a coordinate is not finite"));
-        }
-        if c.iter().any(|&v| v < 0.0) {
-            return Err(bad("a coordinate is negative"));
-        }
-        if c[2] <= c[0] || c[3] <= c[1] {
-            return Err(bad(
-                "the box is empty or inverted: expected x0 < x1 and y0 < y1",
-            ));
-        }
-        let b = BBox::new(c[0], c[1], c[2], c[3]);
-        match items.iter_mut().find(|i| i.file == f[0]) {
-            Some(item) if item.class != class => return Err(bad("a second class for this file")),
-            Some(item) => item.boxes.push(b),
-            None => items.push(Item {
-                file: f[0].to_owned(),
-                class,
-                boxes: vec![b],
-            }),
-        }
-    }
-    if items.is_empty() {
-        anyhow::bail!("{}: no rows", path.display());
-    }
-    Ok(items)
+    Ok(parse_boxes_csv(&text, &path)?)
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -119,6 +69,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let result = (|| -> anyhow::Result<()> {
             model.check_class(item.class)?;
             let loaded = input::load(&model, Source::Photo(&path), args.resize)?;
+            input::warn(&loaded.warnings);
             let ex = Explainer::new(&model, &loaded.input)?;
             let top1 = ex.top_k(1)?[0].class;
             for &m in &args.methods.0 {
@@ -157,6 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let out = serde_json::json!({
             "dataset": args.dataset.display().to_string(),
             "architecture": model.architecture,
+            "preprocess": model.preprocess_info(),
             "threshold": super::json_f32(args.threshold),
             "metrics": metrics,
             "unavailable": unavailable,

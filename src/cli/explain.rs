@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use camscope::engine::labels::label_of;
-use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
+use camscope::engine::render::{
+    Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
+};
 use camscope::engine::{Array, Explainer, Method};
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
@@ -121,11 +123,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         save_png(p, &img)?;
     }
 
-    let mut warnings = explainer.warnings()?;
-    warnings.extend(e.warning());
-    for w in &warnings {
-        eprintln!("camscope: warning: {w}");
+    let mut warnings = loaded.warnings.clone();
+    if args.out.is_some() {
+        warnings.extend(export_warning(loaded.photo.width(), loaded.photo.height()));
     }
+    warnings.extend(explainer.warnings()?);
+    warnings.extend(e.warning());
+    input::warn(&warnings);
     let top: Vec<_> = all.iter().take(args.top_k).collect();
     if args.json {
         let top_k: Vec<_> = top

@@ -47,6 +47,13 @@ pub enum Source<'a> {
     Npy(&'a Path),
 }
 
+/// Prints warnings as `camscope: warning: …` on stderr.
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("camscope: warning: {w}");
+    }
+}
+
 /// Decodes and preprocesses the source for `model`.
 pub fn load(model: &Model, source: Source<'_>, resize: ResizeArg) -> anyhow::Result<Loaded> {
     Ok(match source {

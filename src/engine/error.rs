@@ -79,6 +79,14 @@ pub enum Error {
     #[error("{path}: {reason}")]
     BadLabels { path: PathBuf, reason: String },
 
+    /// A line of a CSV file (eval-loc's boxes.csv).
+    #[error("{path}:{line}: {reason}")]
+    BadCsv {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
     /// A `config.json` / `preprocessor_config.json` next to a checkpoint that cannot be used.
     #[error("{path}: {reason}")]
     BadMetadata { path: PathBuf, reason: String },

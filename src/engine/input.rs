@@ -9,7 +9,7 @@ use image::{Rgb, RgbImage};
 use super::error::{Error, Result};
 use super::models::Model;
 use super::npy::Array;
-use super::preprocess::{InputMapping, Preprocess, ResizeMode, load_image};
+use super::preprocess::{InputMapping, Preprocess, ResizeMode, image_warnings, load_image};
 
 /// How a photo becomes the model input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Loaded {
     pub mapping: InputMapping,
     /// The decoded photo, or the input itself turned back into a picture.
     pub photo: RgbImage,
+    /// Problems that did not stop decoding (a truncated JPEG).
+    pub warnings: Vec<String>,
 }
 
 /// The preprocessing `model` gets for `fit`.
@@ -49,12 +51,16 @@ pub fn from_photo(model: &Model, photo: RgbImage, fit: PhotoFit) -> Result<Loade
         input,
         mapping,
         photo,
+        warnings: Vec::new(),
     })
 }
 
 /// Decodes and preprocesses a photo file for `model`.
 pub fn load_photo(model: &Model, path: &Path, fit: PhotoFit) -> Result<Loaded> {
-    from_photo(model, load_image(path)?, fit)
+    let photo = load_image(path)?;
+    let mut loaded = from_photo(model, photo, fit)?;
+    loaded.warnings = image_warnings(path);
+    Ok(loaded)
 }
 
 /// Reads a preprocessed `(1, 3, H, W)` or `(3, H, W)` float32 `.npy` input.
@@ -75,6 +81,7 @@ pub fn load_npy(model: &Model, path: &Path) -> Result<Loaded> {
         input,
         mapping: InputMapping::identity(w as u32, h as u32),
         photo,
+        warnings: Vec::new(),
     })
 }
 

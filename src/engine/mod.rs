@@ -5,6 +5,8 @@ pub mod builtin;
 pub mod colormap;
 mod colormap_tables;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod input;
 pub mod io;
 pub mod labels;

@@ -16,9 +16,12 @@ use super::error::{Error, Result};
 /// File extensions of the image formats camscope decodes.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
 
-/// The largest photo side we decode, and the most memory a decoder may ask for.
+/// The largest photo side we decode, the most pixels, and the most memory a decoder may ask
+/// for: together they keep any photo's peak memory under 1 GiB (a 200-megapixel RGB photo is
+/// 600 MB decoded; a 16-bit RGBA one is limited by the bytes, to 80 megapixels).
 pub const MAX_IMAGE_SIDE: u32 = 30_000;
-pub const MAX_DECODE_BYTES: u64 = 2 << 30;
+pub const MAX_PIXELS: u64 = 200_000_000;
+pub const MAX_DECODE_BYTES: u64 = 640 << 20;
 
 /// How a photo becomes a square model input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,50 +126,44 @@ impl Preprocess {
     }
 
     /// Resizes and crops `photo`, returning the `(1, 3, H, W)` input and its mapping.
+    ///
+    /// Only the crop is resampled: each input pixel is computed from the photo exactly as in
+    /// a resize of the whole photo followed by the crop (the filter reads the photo's pixels
+    /// around the crop box too, as PIL does), so a 1 × 30000 photo never becomes a
+    /// 256 × 7,680,000 intermediate.
     pub fn apply(&self, photo: &RgbImage, device: &Device) -> Result<(Tensor, InputMapping)> {
         let (ow, oh) = photo.dimensions();
-        let (mapping, resized) = match self.mode {
+        let mapping = match self.mode {
             ResizeMode::CenterCrop { resize, crop } => {
                 let (rw, rh) = shorter_side_size(ow, oh, resize);
-                let resized = resize_with(photo, rw, rh, self.interpolation)?;
                 let (cw, ch) = (crop.min(rw), crop.min(rh));
                 let offset = |margin: u32| match self.crop_offset {
                     CropOffset::Round => round_half_even(margin as f64 / 2.0),
                     CropOffset::Floor => margin / 2,
                 };
-                let (x0, y0) = (offset(rw - cw), offset(rh - ch));
-                let m = InputMapping {
+                InputMapping {
                     original: (ow, oh),
                     resized: (rw, rh),
-                    crop_origin: (x0, y0),
+                    crop_origin: (offset(rw - cw), offset(rh - ch)),
                     input: (cw, ch),
-                };
-                (m, resized)
+                }
             }
-            ResizeMode::Stretch { size } => {
-                let resized = resize_with(photo, size, size, self.interpolation)?;
-                let m = InputMapping {
-                    original: (ow, oh),
-                    resized: (size, size),
-                    crop_origin: (0, 0),
-                    input: (size, size),
-                };
-                (m, resized)
-            }
+            ResizeMode::Stretch { size } => InputMapping {
+                original: (ow, oh),
+                resized: (size, size),
+                crop_origin: (0, 0),
+                input: (size, size),
+            },
         };
+        let cropped = resize_crop(photo, &mapping, self.interpolation)?;
         let (iw, ih) = (mapping.input.0 as usize, mapping.input.1 as usize);
-        let (x0, y0) = (
-            mapping.crop_origin.0 as usize,
-            mapping.crop_origin.1 as usize,
-        );
-        let rw = mapping.resized.0 as usize;
-        let raw = resized.as_raw();
+        let raw = cropped.as_raw();
         let mut data = vec![0f32; 3 * ih * iw];
         for c in 0..3 {
             let (m, s) = (self.mean[c], self.std[c]);
             for y in 0..ih {
                 for x in 0..iw {
-                    let p = raw[((y0 + y) * rw + x0 + x) * 3 + c] as f32 / 255.0;
+                    let p = raw[(y * iw + x) * 3 + c] as f32 / 255.0;
                     data[(c * ih + y) * iw + x] = (p - m) / s;
                 }
             }
@@ -197,6 +194,42 @@ fn round_half_even(v: f64) -> u32 {
         r
     };
     r.max(0.0) as u32
+}
+
+/// The model-input part of `photo` under `m`: the photo resized to `m.resized` and cropped
+/// to `m.input` at `m.crop_origin`, computing only the cropped pixels.
+fn resize_crop(photo: &RgbImage, m: &InputMapping, filter: Interpolation) -> Result<RgbImage> {
+    let (ow, oh) = (photo.width() as f64, photo.height() as f64);
+    let sx = ow / m.resized.0 as f64;
+    let sy = oh / m.resized.1 as f64;
+    let (w, h) = m.input;
+    let fail = |reason: String| Error::Resize {
+        from_w: photo.width(),
+        from_h: photo.height(),
+        to_w: w,
+        to_h: h,
+        reason,
+    };
+    let src = fr::images::ImageRef::new(
+        photo.width(),
+        photo.height(),
+        photo.as_raw(),
+        fr::PixelType::U8x3,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
+    let opts = fr::ResizeOptions::new()
+        .resize_alg(filter.algorithm())
+        .crop(
+            m.crop_origin.0 as f64 * sx,
+            m.crop_origin.1 as f64 * sy,
+            w as f64 * sx,
+            h as f64 * sy,
+        );
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| fail(e.to_string()))?;
+    RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| fail("buffer size".into()))
 }
 
 /// Antialiased bilinear resize (PIL's `BILINEAR` for downscaling).
@@ -289,6 +322,54 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
     decode(reader, path)
 }
 
+/// How far from its end a JPEG's end-of-image marker may sit (camera makers append trailers).
+const JPEG_TAIL: u64 = 1 << 20;
+
+/// Warnings about a photo file that decoded, but perhaps not whole: a JPEG with no
+/// end-of-image marker near its end was cut short, and the decoder filled in the missing part
+/// (grey or smeared rows), which changes the maps and boxes there.
+pub fn image_warnings(path: &Path) -> Vec<String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let tail = (|| -> std::io::Result<Option<Vec<u8>>> {
+        let mut f = std::fs::File::open(path)?;
+        let mut head = [0u8; 2];
+        if f.read(&mut head)? < 2 || head != [0xFF, 0xD8] {
+            return Ok(None);
+        }
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(JPEG_TAIL)))?;
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail)?;
+        Ok(Some(tail))
+    })();
+    match tail {
+        Ok(Some(tail)) if !has_jpeg_end(&tail) => vec![truncated_jpeg(path)],
+        _ => Vec::new(),
+    }
+}
+
+/// [`image_warnings`] for an image held in memory.
+pub fn image_bytes_warnings(bytes: &[u8], name: &Path) -> Vec<String> {
+    let start = bytes.len().saturating_sub(JPEG_TAIL as usize);
+    if bytes.starts_with(&[0xFF, 0xD8]) && !has_jpeg_end(&bytes[start..]) {
+        vec![truncated_jpeg(name)]
+    } else {
+        Vec::new()
+    }
+}
+
+fn has_jpeg_end(tail: &[u8]) -> bool {
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+fn truncated_jpeg(path: &Path) -> String {
+    format!(
+        "{}: the JPEG ends early (no end-of-image marker): the decoder filled in the missing \
+         part, so the map and box may be wrong there",
+        path.display()
+    )
+}
+
 /// [`load_image`] for an image held in memory; `name` is only used in messages.
 pub fn load_image_bytes(bytes: &[u8], name: &Path) -> Result<RgbImage> {
     decode(ImageReader::new(std::io::Cursor::new(bytes)), name)
@@ -318,6 +399,14 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| bad(format!("cannot decode: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(bad(format!(
+            "{w}×{h} is {:.0} megapixels; camscope opens photos of up to {} megapixels",
+            w as f64 * h as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -327,7 +416,7 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
     if img.width() == 0 || img.height() == 0 {
         return Err(bad("the image is empty".to_owned()));
     }
-    Ok(img.to_rgb8())
+    Ok(img.into_rgb8())
 }
 
 #[cfg(test)]

@@ -16,8 +16,82 @@
 //! area, and IoU is computed on continuous pixel-edge boxes in original-photo coordinates.
 //! All figures are percentages.
 
+use std::path::Path;
+
+use super::error::{Error, Result};
 use super::localize::{BBox, components};
 use super::maps::Map;
+
+/// One image of an eval-loc dataset with its ground truth.
+#[derive(Debug)]
+pub struct Item {
+    pub file: String,
+    pub class: usize,
+    pub boxes: Vec<BBox>,
+}
+
+/// Parses `boxes.csv` (docs/eval-loc.md): a header, then `file,class,x0,y0,x1,y1` rows; the
+/// rows of one file are its boxes (all of one class). `path` names the file in messages, each
+/// with its line number.
+pub fn parse_boxes_csv(text: &str, path: &Path) -> Result<Vec<Item>> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| Error::BadCsv {
+            path: path.to_owned(),
+            line: n + 1,
+            reason: format!("{why}: {line:?}"),
+        };
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(bad("expected 6 fields file,class,x0,y0,x1,y1"));
+        }
+        let class: usize = f[1].parse().map_err(|_| bad("class is not a number"))?;
+        let c: Vec<f32> = f[2..]
+            .iter()
+            .map(|v| v.parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad("a coordinate is not a number"))?;
+        if c.iter().any(|v| !v.is_finite()) {
+            return Err(bad("a coordinate is not finite"));
+        }
+        if c.iter().any(|&v| v < 0.0) {
+            return Err(bad("a coordinate is negative"));
+        }
+        if c[2] <= c[0] || c[3] <= c[1] {
+            return Err(bad(
+                "the box is empty or inverted: expected x0 < x1 and y0 < y1",
+            ));
+        }
+        let b = BBox::new(c[0], c[1], c[2], c[3]);
+        match index.get(f[0]) {
+            Some(&i) if items[i].class != class => {
+                return Err(bad("a second class for this file"));
+            }
+            Some(&i) => items[i].boxes.push(b),
+            None => {
+                index.insert(f[0].to_owned(), items.len());
+                items.push(Item {
+                    file: f[0].to_owned(),
+                    class,
+                    boxes: vec![b],
+                });
+            }
+        }
+    }
+    if items.is_empty() {
+        return Err(Error::BadCsv {
+            path: path.to_owned(),
+            line: text.lines().count().max(1),
+            reason: "no rows after the header".to_owned(),
+        });
+    }
+    Ok(items)
+}
 
 pub const DELTAS_V2: [f32; 3] = [0.3, 0.5, 0.7];
 

@@ -571,3 +571,29 @@ fn non_finite_weights_warn_and_draw_no_box() {
         "no box from a NaN map"
     );
 }
+
+/// Regression: a truncated JPEG was accepted silently (the decoder fills the missing part and
+/// the box changes). It still opens, with a warning on stderr and in the JSON.
+#[test]
+fn a_truncated_jpeg_is_explained_with_a_warning() {
+    let dir = temp_dir();
+    let photo = image::open(asset("coffee.png")).unwrap().to_rgb8();
+    let full = dir.path().join("full.jpg");
+    photo.save(&full).unwrap();
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (ok, stdout, stderr) = camscope(&["explain", "--image", cut.to_str().unwrap(), "--json"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("camscope: warning: ") && stderr.contains("cut.jpg: the JPEG ends early"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("ends early"),
+        "{v}"
+    );
+    let (ok, _, stderr) = camscope(&["explain", "--image", full.to_str().unwrap()]);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+}

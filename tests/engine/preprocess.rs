@@ -126,3 +126,43 @@ fn transformers_processor_preprocessing_matches_transformers() {
     let worst = metadata_preprocess_error("hf_resnet", "processor_input.npy");
     assert!(worst <= 2.0 + 1e-3, "max difference {worst} grey levels");
 }
+
+/// Only the crop is resampled (a 1 × 30000 photo must not become 256 × 7,680,000 first): the
+/// result is byte for byte the whole photo resized, then cropped — for both filters, odd
+/// margins and both crop-offset rules.
+#[test]
+fn resampling_only_the_crop_equals_resize_then_crop() {
+    use camscope::engine::preprocess::{CropOffset, Interpolation, resize_with};
+    let photo = load_image(&fixture("preprocess_photo.png")).unwrap();
+    for interpolation in [Interpolation::Bilinear, Interpolation::Bicubic] {
+        for crop_offset in [CropOffset::Round, CropOffset::Floor] {
+            let pre = Preprocess {
+                mode: camscope::engine::ResizeMode::CenterCrop {
+                    resize: 173,
+                    crop: 151,
+                },
+                mean: [0.0; 3],
+                std: [1.0 / 255.0; 3],
+                interpolation,
+                crop_offset,
+            };
+            let (x, m) = pre.apply(&photo, &Device::Cpu).unwrap();
+            let full = resize_with(&photo, m.resized.0, m.resized.1, interpolation).unwrap();
+            let (x0, y0) = m.crop_origin;
+            let (w, h) = m.input;
+            let got = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for c in 0..3 {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let want = full.get_pixel(x0 + xx, y0 + y)[c as usize] as f32;
+                        let g = got[((c * h + y) * w + xx) as usize];
+                        assert!(
+                            (g - want).abs() < 1e-3,
+                            "{interpolation:?} {crop_offset:?} ({xx}, {y}, {c}): {g} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ use super::protocol::{
 use crate::engine::input::{PhotoFit, from_photo};
 use crate::engine::labels::label_of;
 use crate::engine::methods::Options;
-use crate::engine::preprocess::{load_image, load_image_bytes, resize_rgb};
+use crate::engine::preprocess::{image_warnings, load_image, load_image_bytes, resize_rgb};
 use crate::engine::render::{GridPane, fit_size, pane_pixels, shared_maps};
 use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model, builtin};
 use coalesce::coalesce;
@@ -60,6 +60,8 @@ struct Photo {
     display: Arc<RgbImage>,
     display_mapping: InputMapping,
     explainer: Option<Explainer<'static>>,
+    /// Problems of the file that did not stop decoding (a truncated JPEG).
+    warnings: Vec<String>,
 }
 
 struct Last {
@@ -200,7 +202,7 @@ impl Session {
         let mut out = vec![model];
         // The photo is preprocessed anew for this model.
         if let Some(img) = self.image.take() {
-            out.extend(self.prepare(img.source, img.photo));
+            out.extend(self.prepare(img.source, img.photo, img.warnings));
         }
         out
     }
@@ -213,14 +215,23 @@ impl Session {
             ),
             ImageSource::File(p) => load_image(p),
         };
+        let warnings = match &source {
+            ImageSource::File(p) => image_warnings(p),
+            ImageSource::Sample => Vec::new(),
+        };
         match photo {
-            Ok(photo) => self.prepare(source, photo),
+            Ok(photo) => self.prepare(source, photo, warnings),
             Err(e) => vec![failed(format!("open image {}", source.name()), e)],
         }
     }
 
     /// Preprocesses (the CLI's photo → input step) and runs the forward pass once.
-    fn prepare(&mut self, source: ImageSource, photo: RgbImage) -> Vec<Response> {
+    fn prepare(
+        &mut self,
+        source: ImageSource,
+        photo: RgbImage,
+        warnings: Vec<String>,
+    ) -> Vec<Response> {
         let (w, h) = photo.dimensions();
         let (dw, dh) = fit_size(w, h, MAX_DISPLAY_SIDE);
         let display = match resize_rgb(&photo, dw, dh) {
@@ -235,6 +246,7 @@ impl Session {
                 display,
                 display_mapping: InputMapping::identity(dw, dh),
                 explainer: None,
+                warnings,
             });
             return Vec::new();
         };
@@ -267,6 +279,7 @@ impl Session {
             display,
             display_mapping,
             explainer: Some(explainer),
+            warnings,
         });
         vec![Response::ImageLoaded(Box::new(info))]
     }
@@ -322,7 +335,12 @@ impl Session {
             };
             results.push((p.method, r));
         }
-        let mut warnings = ex.warnings().unwrap_or_default();
+        let mut warnings = self
+            .image
+            .as_ref()
+            .map(|i| i.warnings.clone())
+            .unwrap_or_default();
+        warnings.extend(ex.warnings().unwrap_or_default());
         warnings.extend(
             results
                 .iter()

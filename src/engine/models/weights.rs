@@ -1,9 +1,13 @@
 //! Loading `.safetensors` checkpoints with torchvision key names.
 //!
-//! Tensors are converted to f32 on load (f16 / bf16 / f64 accepted); non-float tensors are kept
-//! only as names so that asking for one gives a clear error. A checkpoint is used whole or
-//! refused: the builder's reads are recorded, and [`Weights::check_all_used`] names whatever it
-//! left out (BatchNorm's `num_batches_tracked` counters are the one harmless extra).
+//! The file is memory-mapped and only its header is read up front: names, dtypes and shapes
+//! decide the layout, and a tensor is converted to f32 (from f16 / bf16 / f64) only when the
+//! model builder asks for it — so a checkpoint of unknown layout is refused without reading its
+//! data, and a known one peaks at its f32 size plus the pages of the file that were read.
+//! Non-float tensors are kept only as names so that asking for one gives a clear error. A
+//! checkpoint is used whole or refused: the builder's reads are recorded, and
+//! [`Weights::check_all_used`] names whatever it left out (BatchNorm's `num_batches_tracked`
+//! counters are the one harmless extra).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +17,35 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Metadata;
 use crate::engine::error::{Error, Result};
 
-/// All float tensors of one checkpoint, by full key.
+/// The bytes of a checkpoint: mapped from its file, or held in memory.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Where one float tensor sits in the file.
+struct Info {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    /// Absolute byte range in the file.
+    range: std::ops::Range<usize>,
+}
+
+/// All float tensors of one checkpoint, by full key, converted on demand.
 pub struct Weights {
     path: PathBuf,
-    tensors: HashMap<String, Tensor>,
+    bytes: Bytes,
+    tensors: HashMap<String, Info>,
     /// Keys of tensors that are not floats, with their stored dtype.
     non_float: HashMap<String, String>,
     /// Keys the model builder has read.
@@ -26,11 +55,62 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads a `.safetensors` file and the metadata next to it ([`Metadata::next_to`]).
+    /// Maps a `.safetensors` file and reads its header, and the metadata next to it
+    /// ([`Metadata::next_to`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+        // SAFETY: the map is read-only and lives as long as these weights, which are dropped
+        // once the model is built; a file truncated by another process meanwhile would fault,
+        // as with any memory-mapped reader (candle's and safetensors' own included).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::read(path, e))?;
         let metadata = Metadata::next_to(path)?;
-        Ok(Self::from_bytes(&bytes, path)?.with_metadata(metadata))
+        Ok(Self::parse(Bytes::Mapped(map), path)?.with_metadata(metadata))
+    }
+
+    /// Parses a `.safetensors` image held in memory; `path` is only used in messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        Self::parse(Bytes::Owned(bytes.to_vec()), path)
+    }
+
+    fn parse(bytes: Bytes, path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::BadSafetensors {
+            path: path.to_owned(),
+            reason,
+        };
+        // Validates the header and every tensor's byte range against the file.
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let (header, meta) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let data_start = 8 + header;
+        let mut tensors = HashMap::new();
+        let mut non_float = HashMap::new();
+        for (name, info) in meta.tensors() {
+            use safetensors::Dtype as D;
+            match info.dtype {
+                D::F32 | D::F16 | D::BF16 | D::F64 => {
+                    let (a, b) = info.data_offsets;
+                    tensors.insert(
+                        name,
+                        Info {
+                            dtype: info.dtype,
+                            shape: info.shape.clone(),
+                            range: data_start + a..data_start + b,
+                        },
+                    );
+                }
+                other => {
+                    non_float.insert(name, format!("{other:?}"));
+                }
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            bytes,
+            tensors,
+            non_float,
+            used: Default::default(),
+            metadata: Metadata::default(),
+        })
     }
 
     /// These weights with `metadata` (class names, preprocessing, builder options).
@@ -40,40 +120,6 @@ impl Weights {
 
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
-    }
-
-    /// Parses a `.safetensors` image held in memory; `path` is only used in messages.
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        use candle_core::safetensors::Load as _;
-        let bad = |reason: String| Error::BadSafetensors {
-            path: path.to_owned(),
-            reason,
-        };
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-        let mut tensors = HashMap::new();
-        let mut non_float = HashMap::new();
-        for (name, view) in st.tensors() {
-            use safetensors::Dtype as D;
-            match view.dtype() {
-                D::F32 | D::F16 | D::BF16 | D::F64 => {
-                    let t = view
-                        .load(&Device::Cpu)
-                        .and_then(|t| t.to_dtype(DType::F32))
-                        .map_err(|e| bad(format!("{name}: {e}")))?;
-                    tensors.insert(name, t);
-                }
-                other => {
-                    non_float.insert(name, format!("{other:?}"));
-                }
-            }
-        }
-        Ok(Self {
-            path: path.to_owned(),
-            tensors,
-            non_float,
-            used: Default::default(),
-            metadata: Metadata::default(),
-        })
     }
 
     pub fn path(&self) -> &Path {
@@ -139,7 +185,10 @@ impl Weights {
 
     /// Number of scalar parameters stored as floats.
     pub fn parameter_count(&self) -> usize {
-        self.tensors.values().map(|t| t.elem_count()).sum()
+        self.tensors
+            .values()
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum()
     }
 
     /// The root view, handing out tensors on `device`: `w.root(d).pp("layer1").pp(0)` for
@@ -152,7 +201,7 @@ impl Weights {
         }
     }
 
-    fn get_full(&self, name: &str) -> Result<&Tensor> {
+    fn info(&self, name: &str) -> Result<&Info> {
         self.tensors
             .get(name)
             .ok_or_else(|| match self.non_float.get(name) {
@@ -165,6 +214,26 @@ impl Weights {
                     path: self.path.clone(),
                     name: name.to_owned(),
                 },
+            })
+    }
+
+    /// Converts one tensor to f32 on the CPU.
+    fn convert(&self, name: &str, info: &Info) -> Result<Tensor> {
+        use candle_core::safetensors::Load as _;
+        let view = safetensors::tensor::TensorView::new(
+            info.dtype,
+            info.shape.clone(),
+            &self.bytes[info.range.clone()],
+        )
+        .map_err(|e| Error::BadSafetensors {
+            path: self.path.clone(),
+            reason: format!("{name}: {e}"),
+        })?;
+        view.load(&Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::F32))
+            .map_err(|e| Error::BadSafetensors {
+                path: self.path.clone(),
+                reason: format!("{name}: {e}"),
             })
     }
 }
@@ -231,22 +300,22 @@ impl<'a> Vb<'a> {
     /// The tensor `name`, which must have exactly `shape`, on the model's device.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let key = self.key(name);
-        let t = self.weights.get_full(&key)?;
+        let info = self.weights.info(&key)?;
         self.weights.used.borrow_mut().insert(key.clone());
-        if t.dims() != shape {
+        if info.shape != shape {
             return Err(Error::ShapeMismatch {
                 path: self.weights.path.clone(),
                 name: key,
                 expected: shape.to_vec(),
-                found: t.dims().to_vec(),
+                found: info.shape.clone(),
             });
         }
-        Ok(t.to_device(self.device)?)
+        Ok(self.weights.convert(&key, info)?.to_device(self.device)?)
     }
 
     /// The shape of `name`, for inferring an architecture.
     pub fn dims(&self, name: &str) -> Result<Vec<usize>> {
-        Ok(self.weights.get_full(&self.key(name))?.dims().to_vec())
+        Ok(self.weights.info(&self.key(name))?.shape.clone())
     }
 
     /// The shape of `name`, which must have `rank` dimensions.

@@ -64,9 +64,58 @@ pub fn annotated(
     shared: Option<&Map>,
     boxes: &[BBox],
 ) -> RgbImage {
+    let (w, h) = export_size(photo.width(), photo.height());
+    if (w, h) != photo.dimensions() {
+        // Drawn on a scaled copy: a full-size overlay of a huge photo would need gigabytes.
+        let small = crate::engine::preprocess::resize_rgb(photo, w, h)
+            .unwrap_or_else(|_| photo.clone());
+        let s = w as f32 / photo.width() as f32;
+        let scaled: Vec<BBox> = boxes
+            .iter()
+            .map(|b| BBox::new(b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s))
+            .collect();
+        return annotated(
+            &small,
+            &mapping.for_photo_size(w, h),
+            e,
+            style,
+            shared,
+            &scaled,
+        );
+    }
     let mut img = pane_pixels(photo, mapping, e, style, shared);
     draw_boxes(&mut img, boxes);
     img
+}
+
+/// Annotated exports are drawn at most this large (a full-resolution overlay costs about 20
+/// bytes a pixel): larger photos are exported scaled down to fit, keeping peak memory under
+/// 1 GiB.
+pub const MAX_EXPORT_PIXELS: u64 = 40_000_000;
+
+/// The size an annotated export of a `w × h` photo is drawn at.
+pub fn export_size(w: u32, h: u32) -> (u32, u32) {
+    let pixels = w as u64 * h as u64;
+    if pixels <= MAX_EXPORT_PIXELS {
+        return (w, h);
+    }
+    let s = (MAX_EXPORT_PIXELS as f64 / pixels as f64).sqrt();
+    (
+        ((w as f64 * s).floor() as u32).max(1),
+        ((h as f64 * s).floor() as u32).max(1),
+    )
+}
+
+/// The warning for an export drawn smaller than its photo, if it is.
+pub fn export_warning(w: u32, h: u32) -> Option<String> {
+    let (ew, eh) = export_size(w, h);
+    ((ew, eh) != (w, h)).then(|| {
+        format!(
+            "the {w}×{h} photo is exported at {ew}×{eh} (annotated exports are limited to {} \
+             megapixels)",
+            MAX_EXPORT_PIXELS / 1_000_000
+        )
+    })
 }
 
 /// [`annotated`] with its caption strip below: what `explain --out` and `batch` write.

@@ -10,7 +10,8 @@ mod overlay;
 mod png;
 
 pub use annotate::{
-    Caption, annotated, annotated_with_caption, pane_title, photo_boxes, unavailable_pane,
+    Caption, MAX_EXPORT_PIXELS, annotated, annotated_with_caption, export_size, export_warning,
+    pane_title, photo_boxes, unavailable_pane,
 };
 pub use boxes::{BOX_PRIMARY, BOX_SECONDARY, draw_boxes, draw_rect, stroke_for};
 pub use compose::{
