@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use camscope::app::CamscopeApp;
-use camscope::app::picker::{FilePicker, PickDone, PickKind};
+use camscope::app::picker::{FilePicker, PickDone, PickKind, Picked};
 use camscope::app::prefs::Prefs;
 use camscope::app::protocol::ImageSource;
 use camscope::engine::Method;
@@ -24,14 +24,19 @@ use image::RgbImage;
 /// Answers file dialogs from a script; records what was asked.
 #[derive(Clone, Default)]
 struct ScriptedPicker {
-    answers: Arc<Mutex<VecDeque<Option<PathBuf>>>>,
+    answers: Arc<Mutex<VecDeque<Picked>>>,
     asked: Arc<Mutex<Vec<PickKind>>>,
 }
 
 impl FilePicker for ScriptedPicker {
     fn pick(&self, kind: PickKind, done: PickDone) {
         self.asked.lock().unwrap().push(kind);
-        let answer = self.answers.lock().unwrap().pop_front().flatten();
+        let answer = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Picked::Cancelled);
         done(answer);
     }
 }
@@ -209,7 +214,11 @@ fn export_writes_a_png_of_the_photo_size() {
     let dir = temp_dir();
     let out = dir.path().join("chelsea.annotated.png");
     let picker = ScriptedPicker::default();
-    picker.answers.lock().unwrap().push_back(Some(out.clone()));
+    picker
+        .answers
+        .lock()
+        .unwrap()
+        .push_back(Picked::File(out.clone()));
     let mut h = harness(picker.clone(), false);
     h.get_by_label("File").click();
     h.run_steps(3);
@@ -313,7 +322,7 @@ fn export_annotated(h: &mut Harness<'static, CamscopeApp>, picker: &ScriptedPick
         .answers
         .lock()
         .unwrap()
-        .push_back(Some(out.to_owned()));
+        .push_back(Picked::File(out.to_owned()));
     h.get_by_label("File").click();
     h.run_steps(3);
     h.get_by_label("Export annotated PNG…").click();
@@ -555,4 +564,163 @@ fn dropped_transformers_model_uses_its_metadata() {
     assert!(m.preprocess.contains("bicubic"), "{}", m.preprocess);
     h.get_by_label("config.json + preprocessor_config.json (transformers)");
     assert!(h.state().mirror.explained.as_ref().unwrap().panes[0].is_ok());
+}
+
+/// Bad files dropped one after another (the CLI corpus's kinds): each shows its message naming
+/// the file, and the photo and model before it keep working; good files in between are used.
+#[test]
+fn a_sequence_of_bad_and_good_drops() {
+    let dir = temp_dir();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let mut cut_jpeg = Vec::new();
+    image::open(asset("coffee.png"))
+        .unwrap()
+        .to_rgb8()
+        .write_to(
+            &mut std::io::Cursor::new(&mut cut_jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    cut_jpeg.truncate(cut_jpeg.len() * 2 / 3);
+    let mut huge_png = b"\x89PNG\r\n\x1a\n".to_vec();
+    huge_png.extend(b"\0\0\0\x0dIHDR\0\0\x4e\x20\0\0\x4e\x20\x08\x02\0\0\0");
+    let bad: Vec<(PathBuf, &str)> = vec![
+        (write("notes.png", b"not a photo"), "notes.png"),
+        (write("empty.jpg", b""), "empty.jpg"),
+        (write("huge.png", &huge_png), "huge.png"),
+        (
+            write("broken.safetensors", b"\x10\0\0\0\0\0\0\0{not json}"),
+            "broken.safetensors",
+        ),
+        (
+            write("mystery.safetensors", &{
+                let h = br#"{"x.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+                let mut v = (h.len() as u64).to_le_bytes().to_vec();
+                v.extend(h);
+                v.extend([0u8; 4]);
+                v
+            }),
+            "unknown model layout",
+        ),
+        (dir.path().to_owned(), "cannot"),
+    ];
+    let mut h = harness(ScriptedPicker::default(), false);
+    drop_file(&mut h, asset("coffee.png"));
+    let class = h.state().mirror.explained.as_ref().unwrap().class;
+    for (path, fragment) in &bad {
+        drop_file(&mut h, path.clone());
+        let app = h.state();
+        assert!(
+            app.mirror.status.error,
+            "{}: {}",
+            path.display(),
+            app.mirror.status.text
+        );
+        assert!(
+            app.mirror.status.text.contains(fragment),
+            "{fragment}: {}",
+            app.mirror.status.text
+        );
+        assert_eq!(
+            app.mirror.image.as_ref().unwrap().source,
+            ImageSource::File(asset("coffee.png"))
+        );
+        assert!(
+            app.mirror
+                .model
+                .as_ref()
+                .unwrap()
+                .name
+                .contains("efficientnet")
+        );
+        // The photo and model before still explain: choosing another method works.
+        let e = app.mirror.explained.as_ref().unwrap();
+        assert_eq!(e.class, class);
+        assert!(e.panes[0].is_ok());
+    }
+    // A truncated JPEG opens, with a warning in the status line.
+    drop_file(&mut h, write("cut.jpg", &cut_jpeg));
+    let app = h.state();
+    assert!(
+        app.mirror.status.text.contains("ends early"),
+        "{}",
+        app.mirror.status.text
+    );
+    assert!(app.mirror.explained.as_ref().unwrap().panes[0].is_ok());
+    // A good photo and a good model after all that are used.
+    drop_file(&mut h, asset("coffee.png"));
+    drop_file(&mut h, fixture("resnet_basic/model.safetensors"));
+    let app = h.state();
+    assert!(!app.mirror.status.error, "{}", app.mirror.status.text);
+    assert!(
+        app.mirror
+            .model
+            .as_ref()
+            .unwrap()
+            .name
+            .ends_with("resnet_basic/model.safetensors")
+    );
+    assert!(app.mirror.explained.as_ref().unwrap().panes[0].is_ok());
+}
+
+/// Regression: File → Open did nothing at all when no XDG desktop portal runs (rfd returns at
+/// once). Now camscope's own browser opens, says why, and opens what is chosen in it.
+#[test]
+fn without_a_system_dialog_the_own_browser_opens_the_file() {
+    let dir = temp_dir();
+    std::fs::copy(asset("coffee.png"), dir.path().join("cup.png")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not listed").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let picker = ScriptedPicker::default();
+    picker.answers.lock().unwrap().push_back(Picked::NoDialog);
+    let mut h = harness(picker.clone(), false);
+    h.get_by_label("File").click();
+    h.run_steps(3);
+    h.get_by_label("Open image…").click();
+    h.run_steps(3);
+    assert_eq!(*picker.asked.lock().unwrap(), [PickKind::Image]);
+    assert!(
+        h.state().mirror.status.text.contains("XDG desktop portal"),
+        "{}",
+        h.state().mirror.status.text
+    );
+    // The window appears a frame later (egui sizes a new window first).
+    h.run_steps(3);
+    // Go to the folder, wait for its listing (made on a thread), choose the photo, open it.
+    let folder = h.get_by_label("Folder");
+    folder.click();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Folder")
+        .type_text(&dir.path().display().to_string());
+    let start = Instant::now();
+    while h.query_by_label("cup.png").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the folder was never listed"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.query_by_label("sub/").is_some());
+    assert!(
+        h.query_by_label("notes.txt").is_none(),
+        "only images are listed"
+    );
+    h.get_by_label("cup.png").click();
+    h.run_steps(2);
+    h.get_by_label("Open").click();
+    h.run_steps(2);
+    settle(&mut h);
+    let app = h.state();
+    assert_eq!(
+        app.mirror.image.as_ref().unwrap().source,
+        ImageSource::File(dir.path().join("cup.png"))
+    );
+    assert!(h.query_by_label("Folder").is_none(), "the browser closed");
 }

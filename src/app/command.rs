@@ -20,6 +20,8 @@ pub enum Command {
     OpenBuiltinModel,
     /// Ask the picker for a file of this kind.
     Pick(PickKind, PickPurpose),
+    /// Open camscope's own file browser for a file of this kind.
+    Browse(PickKind, PickPurpose),
     /// `None`: the top-1 class.
     SetClass(Option<usize>),
     /// Pane `i` of the current view gets another method or layer.
@@ -149,13 +151,27 @@ impl CamscopeApp {
             Command::Pick(kind, purpose) => {
                 let tx = self.picked_tx.clone();
                 let ctx = self.ctx.clone();
+                let asked = kind.clone();
                 self.picker.pick(
                     kind,
-                    Box::new(move |path| {
-                        let _ = tx.send((purpose, path));
+                    Box::new(move |picked| {
+                        let _ = tx.send((asked, purpose, picked));
                         ctx.request_repaint();
                     }),
                 );
+            }
+            Command::Browse(kind, purpose) => {
+                let start = self
+                    .prefs
+                    .recent_images
+                    .first()
+                    .and_then(|p| p.parent())
+                    .map(std::path::Path::to_path_buf);
+                self.browser = Some(super::browser::FileBrowser::new(
+                    kind,
+                    purpose,
+                    start.as_deref(),
+                ));
             }
             Command::SetClass(c) => {
                 self.mirror.class = c;

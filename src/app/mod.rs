@@ -3,6 +3,7 @@
 //! decoding, inference, backward passes, drawing the panes, export — runs on the worker
 //! thread (docs/architecture.md).
 
+pub mod browser;
 mod command;
 mod link;
 pub mod mirror;
@@ -24,7 +25,7 @@ pub use command::{Command, PickPurpose};
 use link::WorkerLink;
 use mirror::{Mirror, Status};
 use panels::{Canvas, MenuBar, Panel, PanelContext, SidePanel, StatusBar};
-use picker::FilePicker;
+use picker::{FilePicker, PickKind, Picked};
 use prefs::Prefs;
 use protocol::{ImageSource, ModelSource, Request};
 use textures::Textures;
@@ -84,8 +85,10 @@ pub struct CamscopeApp {
     pub mirror: Mirror,
     link: WorkerLink,
     picker: Box<dyn FilePicker>,
-    picked_tx: Sender<(PickPurpose, Option<PathBuf>)>,
-    picked_rx: Receiver<(PickPurpose, Option<PathBuf>)>,
+    picked_tx: Sender<(PickKind, PickPurpose, Picked)>,
+    picked_rx: Receiver<(PickKind, PickPurpose, Picked)>,
+    /// camscope's own file browser, when open.
+    browser: Option<browser::FileBrowser>,
     textures: Textures,
     view: CanvasView,
     panels: Panels,
@@ -124,6 +127,7 @@ impl CamscopeApp {
             picker,
             picked_tx,
             picked_rx,
+            browser: None,
             textures: Textures::default(),
             view: CanvasView::default(),
             panels: Panels::default(),
@@ -181,9 +185,17 @@ impl CamscopeApp {
     }
 
     fn receive(&mut self) {
-        while let Ok((purpose, path)) = self.picked_rx.try_recv() {
-            if let Some(p) = path {
-                self.commands.push(purpose.command(p));
+        while let Ok((kind, purpose, picked)) = self.picked_rx.try_recv() {
+            match picked {
+                Picked::File(p) => self.commands.push(purpose.command(p)),
+                Picked::Cancelled => {}
+                Picked::NoDialog => {
+                    self.mirror.status = Status::info(
+                        "no system file dialog answered (is an XDG desktop portal running?): \
+                         using camscope's own file browser",
+                    );
+                    self.commands.push(Command::Browse(kind, purpose));
+                }
             }
         }
         while let Some(r) = self.link.try_recv() {
@@ -296,6 +308,11 @@ impl eframe::App for CamscopeApp {
         p.status.ui(ui, &cx, out);
         p.side.ui(ui, &cx, out);
         p.canvas.ui(ui, &cx, out);
+        if let Some(b) = &mut self.browser
+            && !b.show(&ctx, out)
+        {
+            self.browser = None;
+        }
         for cmd in std::mem::take(&mut self.commands) {
             self.apply(cmd);
         }

@@ -14,8 +14,22 @@ pub enum PickKind {
     },
 }
 
-/// The answer arrives through `done`, possibly on another thread; `None` means cancelled.
-pub type PickDone = Box<dyn FnOnce(Option<PathBuf>) + Send>;
+/// How a file dialog ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Picked {
+    File(PathBuf),
+    Cancelled,
+    /// No dialog could be shown (no XDG desktop portal, no thread): the app opens its own
+    /// browser instead ([`super::browser::FileBrowser`]).
+    NoDialog,
+}
+
+/// The answer arrives through `done`, possibly on another thread.
+pub type PickDone = Box<dyn FnOnce(Picked) + Send>;
+
+/// A native dialog that comes back with nothing sooner than this was never shown: rfd
+/// returns at once when no portal answers (a person cannot cancel that fast).
+const NO_DIALOG_WITHIN: std::time::Duration = std::time::Duration::from_millis(300);
 
 pub trait FilePicker: Send {
     fn pick(&self, kind: PickKind, done: PickDone);
@@ -26,10 +40,12 @@ pub struct RfdPicker;
 
 impl FilePicker for RfdPicker {
     fn pick(&self, kind: PickKind, done: PickDone) {
-        // Without a thread there is no dialog: the same as cancelling, so the error is dropped.
-        let _ = std::thread::Builder::new()
+        let done = std::sync::Arc::new(std::sync::Mutex::new(Some(done)));
+        let answer = done.clone();
+        let spawned = std::thread::Builder::new()
             .name("camscope-file-dialog".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
                 let d = rfd::FileDialog::new();
                 let path = match kind {
                     PickKind::Image => d
@@ -44,7 +60,19 @@ impl FilePicker for RfdPicker {
                         .set_file_name(suggested)
                         .save_file(),
                 };
-                done(path);
+                let picked = match path {
+                    Some(p) => Picked::File(p),
+                    None if started.elapsed() < NO_DIALOG_WITHIN => Picked::NoDialog,
+                    None => Picked::Cancelled,
+                };
+                if let Some(done) = answer.lock().ok().and_then(|mut d| d.take()) {
+                    done(picked);
+                }
             });
+        if spawned.is_err()
+            && let Some(done) = done.lock().ok().and_then(|mut d| d.take())
+        {
+            done(Picked::NoDialog);
+        }
     }
 }

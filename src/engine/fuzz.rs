@@ -40,8 +40,11 @@ pub fn boxes_csv(data: &[u8]) {
     }
 }
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the regression test.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("safetensors_model", safetensors_model),
     ("image_preprocess", image_preprocess),
     ("npy", npy),

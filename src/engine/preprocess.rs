@@ -17,10 +17,10 @@ use super::error::{Error, Result};
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
 
 /// The largest photo side we decode, the most pixels, and the most memory a decoder may ask
-/// for: together they keep any photo's peak memory under 1 GiB (a 200-megapixel RGB photo is
-/// 600 MB decoded; a 16-bit RGBA one is limited by the bytes, to 80 megapixels).
+/// for: together they keep any photo's peak memory under 1 GiB (a 120-megapixel RGB photo is
+/// 360 MB decoded; a 16-bit RGBA one is limited by the bytes, to 80 megapixels).
 pub const MAX_IMAGE_SIDE: u32 = 30_000;
-pub const MAX_PIXELS: u64 = 200_000_000;
+pub const MAX_PIXELS: u64 = 120_000_000;
 pub const MAX_DECODE_BYTES: u64 = 640 << 20;
 
 /// How a photo becomes a square model input.

@@ -45,6 +45,17 @@ fn file_menu_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, out: &mut Vec<Command>
         out.push(Command::Pick(PickKind::Model, PickPurpose::OpenModel));
         ui.close();
     }
+    // For desktops whose own dialog does not work (it opens by itself when none answers).
+    ui.menu_button("In camscope's file browser", |ui| {
+        if ui.button("Browse for an image…").clicked() {
+            out.push(Command::Browse(PickKind::Image, PickPurpose::OpenImage));
+            ui.close();
+        }
+        if ui.button("Browse for a model…").clicked() {
+            out.push(Command::Browse(PickKind::Model, PickPurpose::OpenModel));
+            ui.close();
+        }
+    });
     ui.menu_button("Recent images", |ui| {
         if ui.button("Sample photo (chelsea.png)").clicked() {
             out.push(Command::OpenSample);

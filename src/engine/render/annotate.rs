@@ -67,8 +67,8 @@ pub fn annotated(
     let (w, h) = export_size(photo.width(), photo.height());
     if (w, h) != photo.dimensions() {
         // Drawn on a scaled copy: a full-size overlay of a huge photo would need gigabytes.
-        let small = crate::engine::preprocess::resize_rgb(photo, w, h)
-            .unwrap_or_else(|_| photo.clone());
+        let small =
+            crate::engine::preprocess::resize_rgb(photo, w, h).unwrap_or_else(|_| photo.clone());
         let s = w as f32 / photo.width() as f32;
         let scaled: Vec<BBox> = boxes
             .iter()
@@ -91,7 +91,7 @@ pub fn annotated(
 /// Annotated exports are drawn at most this large (a full-resolution overlay costs about 20
 /// bytes a pixel): larger photos are exported scaled down to fit, keeping peak memory under
 /// 1 GiB.
-pub const MAX_EXPORT_PIXELS: u64 = 40_000_000;
+pub const MAX_EXPORT_PIXELS: u64 = 24_000_000;
 
 /// The size an annotated export of a `w × h` photo is drawn at.
 pub fn export_size(w: u32, h: u32) -> (u32, u32) {
