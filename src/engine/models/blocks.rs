@@ -1,9 +1,9 @@
 //! Loading the building blocks (convolution, BatchNorm, linear) from torchvision-style keys,
 //! with shape checks that name the tensor.
 
-use super::Vb;
+use super::{CamHead, Node, Vb};
 use crate::engine::error::Result;
-use crate::engine::ops::{BatchNorm, Conv2d, Linear};
+use crate::engine::ops::{BatchNorm, Conv2d, Linear, MaxPool, Op};
 
 /// How the input channels of a convolution relate to its kernel.
 #[derive(Clone, Copy)]
@@ -87,4 +87,70 @@ pub fn linear(vb: &Vb, fin: usize) -> Result<(Linear, usize)> {
 /// The number of consecutive `prefix.{i}` children that have `probe` (e.g. blocks of a stage).
 pub fn count_children(vb: &Vb, probe: &str) -> usize {
     (0..).take_while(|i| vb.pp(i).contains(probe)).count()
+}
+
+/// Appends a global-average-pool + linear head to `nodes` (nodes `pool` and `fc`, the latter
+/// flattening first) over the last node's output, and returns the CAM head it makes.
+pub fn gap_linear_head(nodes: &mut Vec<Node>, fc: Linear, pool: &str, fc_name: &str) -> CamHead {
+    let cam = CamHead {
+        layer: nodes.len() - 1,
+        weight: fc.weight.clone(),
+        bias: fc.bias.clone(),
+    };
+    nodes.push(Node::new(pool, vec![Op::GlobalAvgPool]));
+    nodes.push(Node::new(fc_name, vec![Op::Flatten, Op::Linear(fc)]));
+    cam
+}
+
+/// The ResNet stem's 3×3 max-pool, stride 2, padding 1.
+pub fn stem_max_pool() -> Op {
+    Op::MaxPool(MaxPool {
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+    })
+}
+
+/// Where a network's residual stages are: stage `s` (from `first` until one has no blocks) is
+/// named `stage` with `{}` replaced by `s` (`layer{}`, `stages.{}`), its blocks are
+/// `{stage}.{children}.{b}` (or `{stage}.{b}` when `children` is empty), and a block exists
+/// when it has the tensor `probe`.
+pub struct StageLayout<'a> {
+    pub first: usize,
+    pub stage: &'a str,
+    pub children: &'a str,
+    pub probe: &'a str,
+}
+
+/// Builds the residual stages of `layout` with `block(vb, stage, index)` (which tracks channels
+/// itself): every block becomes a node named by its path, every stage an alias of its last
+/// block. Returns the number of blocks per stage.
+pub fn residual_stages(
+    vb: &Vb,
+    nodes: &mut Vec<Node>,
+    aliases: &mut Vec<(String, usize)>,
+    layout: &StageLayout<'_>,
+    mut block: impl FnMut(&Vb, usize, usize) -> Result<Op>,
+) -> Result<Vec<usize>> {
+    let mut counts = Vec::new();
+    for stage in layout.first.. {
+        let name = layout.stage.replace("{}", &stage.to_string());
+        let svb = if layout.children.is_empty() {
+            vb.pp(&name)
+        } else {
+            vb.pp(&name).pp(layout.children)
+        };
+        let n = count_children(&svb, layout.probe);
+        if n == 0 {
+            break;
+        }
+        counts.push(n);
+        for b in 0..n {
+            let bvb = svb.pp(b);
+            let op = block(&bvb, stage, b)?;
+            nodes.push(Node::new(bvb.prefix(), vec![op]));
+        }
+        aliases.push((name, nodes.len() - 1));
+    }
+    Ok(counts)
 }

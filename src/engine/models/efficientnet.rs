@@ -14,8 +14,8 @@
 //! Node names follow the module paths; the two activations that EfficientNet-PyTorch applies
 //! functionally get names of ours: `_stem_act` and `_head_act` (the default layer).
 
-use super::blocks::{Groups, batch_norm, conv, conv_bn, count_children, linear};
-use super::{Architecture, Built, CamHead, Node, Vb, Weights};
+use super::blocks::{Groups, batch_norm, conv, conv_bn, count_children, gap_linear_head, linear};
+use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
 use crate::engine::ops::Op;
 use crate::engine::preprocess::{Preprocess, ResizeMode};
@@ -82,13 +82,7 @@ fn build(vb: &Vb) -> Result<Built> {
     nodes.push(Node::new("_head_act", vec![Op::Relu6]));
     let act = nodes.len() - 1;
     let (fc, num_classes) = linear(&vb.pp("_fc"), c)?;
-    let cam = CamHead {
-        layer: act,
-        weight: fc.weight.clone(),
-        bias: fc.bias.clone(),
-    };
-    nodes.push(Node::new("_avg_pooling", vec![Op::GlobalAvgPool]));
-    nodes.push(Node::new("_fc", vec![Op::Flatten, Op::Linear(fc)]));
+    let cam = gap_linear_head(&mut nodes, fc, "_avg_pooling", "_fc");
     Ok(Built {
         architecture: if n == 16 && c == 1280 {
             "efficientnet_lite0".to_owned()

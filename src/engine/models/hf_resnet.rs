@@ -11,10 +11,12 @@
 //! `downsample_in_bottleneck`; the first stage too when it says `downsample_in_first_stage`.
 //! Without `config.json` transformers' defaults (both false) apply. BatchNorm eps 1e-5.
 
-use super::blocks::{Groups, conv_bn, count_children, linear};
-use super::{Architecture, Built, CamHead, Node, Vb, Weights};
+use super::blocks::{
+    Groups, StageLayout, conv_bn, gap_linear_head, linear, residual_stages, stem_max_pool,
+};
+use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{MaxPool, Op};
+use crate::engine::ops::Op;
 use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
@@ -76,50 +78,37 @@ fn build(vb: &Vb) -> Result<Built> {
     let mut c = stem.out_channels();
     let mut nodes = vec![
         Node::new("resnet.embedder.embedder", vec![Op::Conv(stem), Op::Relu]),
-        Node::new(
-            "resnet.embedder.pooler",
-            vec![Op::MaxPool(MaxPool {
-                kernel: 3,
-                stride: 2,
-                padding: 1,
-            })],
-        ),
+        Node::new("resnet.embedder.pooler", vec![stem_max_pool()]),
     ];
     let mut aliases = vec![("resnet.embedder".to_owned(), 1)];
     let bottleneck = vb.contains(&format!("{STAGES}.0.layers.0.layer.2.convolution.weight"));
-    let mut depths = Vec::new();
-    for stage in 0.. {
-        let svb = vb.pp(format!("{STAGES}.{stage}.layers"));
-        let n = count_children(&svb, "layer.0.convolution.weight");
-        if n == 0 {
-            break;
-        }
-        depths.push(n);
-        for l in 0..n {
+    let depths = residual_stages(
+        vb,
+        &mut nodes,
+        &mut aliases,
+        &StageLayout {
+            first: 0,
+            stage: "resnet.encoder.stages.{}",
+            children: "layers",
+            probe: "layer.0.convolution.weight",
+        },
+        |lvb, stage, l| {
             let stride = if l == 0 && (stage > 0 || in_first_stage) {
                 2
             } else {
                 1
             };
-            let lvb = svb.pp(l);
-            let (op, cout) = layer(&lvb, c, stride, bottleneck, in_bottleneck)?;
+            let (op, cout) = layer(lvb, c, stride, bottleneck, in_bottleneck)?;
             c = cout;
-            nodes.push(Node::new(lvb.prefix(), vec![op]));
-        }
-        aliases.push((format!("{STAGES}.{stage}"), nodes.len() - 1));
-    }
+            Ok(op)
+        },
+    )?;
     if depths.is_empty() {
         return Err(vb.layout_error(format!("no {STAGES}.0.layers.0.layer.0.convolution.weight")));
     }
     let last = nodes.len() - 1;
     let (fc, num_classes) = linear(&vb.pp("classifier.1"), c)?;
-    let cam = CamHead {
-        layer: last,
-        weight: fc.weight.clone(),
-        bias: fc.bias.clone(),
-    };
-    nodes.push(Node::new("resnet.pooler", vec![Op::GlobalAvgPool]));
-    nodes.push(Node::new("classifier", vec![Op::Flatten, Op::Linear(fc)]));
+    let cam = gap_linear_head(&mut nodes, fc, "resnet.pooler", "classifier");
     let depth = depths.iter().sum::<usize>() * if bottleneck { 3 } else { 2 } + 2;
     Ok(Built {
         architecture: format!("transformers ResNet-{depth} (depths {depths:?})"),

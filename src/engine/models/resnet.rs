@@ -17,10 +17,12 @@
 //!   tensor) instead of torchvision's strided 1×1 convolution (`downsample.0/1`);
 //! - squeeze-and-excitation (`se.fc1/fc2`) after the block's last BatchNorm, before the sum.
 
-use super::blocks::{Groups, conv_bn, count_children, linear};
-use super::{Architecture, Built, CamHead, Node, Vb, Weights};
+use super::blocks::{
+    Groups, StageLayout, conv_bn, gap_linear_head, linear, residual_stages, stem_max_pool,
+};
+use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{AvgPool, MaxPool, Op, SqueezeExcite};
+use crate::engine::ops::{AvgPool, Op, SqueezeExcite};
 use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
@@ -47,52 +49,39 @@ struct Variant {
 
 fn build(vb: &Vb) -> Result<Built> {
     let (mut nodes, mut c, deep) = stem(vb)?;
-    nodes.push(Node::new(
-        "maxpool",
-        vec![Op::MaxPool(MaxPool {
-            kernel: 3,
-            stride: 2,
-            padding: 1,
-        })],
-    ));
+    nodes.push(Node::new("maxpool", vec![stem_max_pool()]));
     let bottleneck = vb.contains("layer1.0.conv3.weight");
     let mut aliases = Vec::new();
-    let mut blocks_per_stage = Vec::new();
     let mut groups = 1;
     let mut width = 0;
-    for stage in 1.. {
-        let svb = vb.pp(format!("layer{stage}"));
-        let n = count_children(&svb, "conv1.weight");
-        if n == 0 {
-            break;
-        }
-        blocks_per_stage.push(n);
-        for b in 0..n {
+    let blocks_per_stage = residual_stages(
+        vb,
+        &mut nodes,
+        &mut aliases,
+        &StageLayout {
+            first: 1,
+            stage: "layer{}",
+            children: "",
+            probe: "conv1.weight",
+        },
+        |bvb, stage, b| {
             let stride = if stage > 1 && b == 0 { 2 } else { 1 };
-            let bvb = svb.pp(b);
             let (block, cout, g, wd) = if bottleneck {
-                bottleneck_block(&bvb, c, stride)?
+                bottleneck_block(bvb, c, stride)?
             } else {
-                basic_block(&bvb, c, stride)?
+                basic_block(bvb, c, stride)?
             };
             if stage == 1 && b == 0 {
                 groups = g;
                 width = wd;
             }
             c = cout;
-            nodes.push(Node::new(bvb.prefix(), vec![block]));
-        }
-        aliases.push((format!("layer{stage}"), nodes.len() - 1));
-    }
+            Ok(block)
+        },
+    )?;
     let last = nodes.len() - 1;
     let (fc, num_classes) = linear(&vb.pp("fc"), c)?;
-    let cam = CamHead {
-        layer: last,
-        weight: fc.weight.clone(),
-        bias: fc.bias.clone(),
-    };
-    nodes.push(Node::new("avgpool", vec![Op::GlobalAvgPool]));
-    nodes.push(Node::new("fc", vec![Op::Flatten, Op::Linear(fc)]));
+    let cam = gap_linear_head(&mut nodes, fc, "avgpool", "fc");
     let variant = Variant {
         suffix: match (deep, vb.contains("layer2.0.downsample.1.weight")) {
             (None, _) => "",

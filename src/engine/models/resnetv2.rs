@@ -18,10 +18,12 @@
 //! BiT's GroupNorm + weight-standardized convolutions (`resnetv2_50x1_bit`, `norm1.weight`
 //! without `running_mean`).
 
-use super::blocks::{Groups, batch_norm, conv, conv_bn, count_children};
-use super::{Architecture, Built, CamHead, Node, Vb, Weights};
+use super::blocks::{
+    Groups, StageLayout, batch_norm, conv, conv_bn, gap_linear_head, residual_stages, stem_max_pool,
+};
+use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{AvgPool, Linear, MaxPool, Op};
+use crate::engine::ops::{AvgPool, Linear, Op};
 use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
@@ -71,44 +73,31 @@ fn build(vb: &Vb) -> Result<Built> {
         nodes.push(Node::new("stem.conv", vec![Op::Conv(c0)]));
         out
     };
-    nodes.push(Node::new(
-        "stem.pool",
-        vec![Op::MaxPool(MaxPool {
-            kernel: 3,
-            stride: 2,
-            padding: 1,
-        })],
-    ));
+    nodes.push(Node::new("stem.pool", vec![stem_max_pool()]));
     let mut aliases = vec![("stem".to_owned(), nodes.len() - 1)];
     let bottleneck = vb.contains("stages.0.blocks.0.conv3.weight");
-    let mut blocks = Vec::new();
-    for stage in 0.. {
-        let svb = vb.pp(format!("stages.{stage}.blocks"));
-        let n = count_children(&svb, "conv1.weight");
-        if n == 0 {
-            break;
-        }
-        blocks.push(n);
-        for b in 0..n {
+    let blocks = residual_stages(
+        vb,
+        &mut nodes,
+        &mut aliases,
+        &StageLayout {
+            first: 0,
+            stage: "stages.{}",
+            children: "blocks",
+            probe: "conv1.weight",
+        },
+        |bvb, stage, b| {
             let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-            let bvb = svb.pp(b);
-            let (op, cout) = block(&bvb, c, stride, bottleneck, deep)?;
+            let (op, cout) = block(bvb, c, stride, bottleneck, deep)?;
             c = cout;
-            nodes.push(Node::new(bvb.prefix(), vec![op]));
-        }
-        aliases.push((format!("stages.{stage}"), nodes.len() - 1));
-    }
+            Ok(op)
+        },
+    )?;
     let norm = batch_norm(&vb.pp("norm"), c, EPS)?;
     nodes.push(Node::new("norm", vec![Op::BatchNorm(norm), Op::Relu]));
     let last = nodes.len() - 1;
     let (fc, num_classes) = head_fc(vb, c)?;
-    let cam = CamHead {
-        layer: last,
-        weight: fc.weight.clone(),
-        bias: fc.bias.clone(),
-    };
-    nodes.push(Node::new("head.global_pool", vec![Op::GlobalAvgPool]));
-    nodes.push(Node::new("head.fc", vec![Op::Flatten, Op::Linear(fc)]));
+    let cam = gap_linear_head(&mut nodes, fc, "head.global_pool", "head.fc");
     let depth = blocks.iter().sum::<usize>() * if bottleneck { 3 } else { 2 } + 2;
     let standard = matches!(
         (bottleneck, blocks.as_slice()),

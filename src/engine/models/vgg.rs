@@ -20,8 +20,8 @@
 //!   max-pool (the CAM paper removes pool5 and appends a 3×3 conv + ReLU), then a global average
 //!   pool and one linear layer stored as `fc.weight` / `fc.bias`.
 
-use super::blocks::{Groups, batch_norm, conv, linear};
-use super::{Architecture, Built, CamHead, Node, Vb, Weights};
+use super::blocks::{Groups, batch_norm, conv, gap_linear_head, linear};
+use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
 use crate::engine::ops::{AdaptiveAvgPool, MaxPool, MinSizePool, Op};
 use crate::engine::preprocess::Preprocess;
@@ -97,13 +97,8 @@ fn build(vb: &Vb) -> Result<Built> {
     let family = if bn_any { "_bn" } else { "" };
     if gap_head {
         let (fc, num_classes) = linear(&vb.pp("fc"), c)?;
-        let cam = CamHead {
-            layer: last_relu,
-            weight: fc.weight.clone(),
-            bias: fc.bias.clone(),
-        };
-        nodes.push(Node::new("avgpool", vec![Op::GlobalAvgPool]));
-        nodes.push(Node::new("fc", vec![Op::Flatten, Op::Linear(fc)]));
+        // VGG-GAP's features end with the last ReLU, which the head pools.
+        let cam = gap_linear_head(&mut nodes, fc, "avgpool", "fc");
         return Ok(Built {
             architecture: format!("vgg-gap{family} ({convs} convolutions)"),
             nodes,
