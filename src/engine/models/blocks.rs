@@ -154,3 +154,16 @@ pub fn residual_stages(
     }
     Ok(counts)
 }
+
+/// [`conv_bn`] in its most common form: `{vb}.{conv}` then `{vb}.{bn}`, "same" padding,
+/// BatchNorm eps 1e-5 (PyTorch's default).
+pub fn conv_bn_at(
+    vb: &Vb,
+    conv: &str,
+    bn: &str,
+    cin: usize,
+    stride: usize,
+    groups: Groups,
+) -> Result<Conv2d> {
+    conv_bn(&vb.pp(conv), &vb.pp(bn), cin, stride, None, groups, 1e-5)
+}

@@ -18,7 +18,8 @@
 //! - squeeze-and-excitation (`se.fc1/fc2`) after the block's last BatchNorm, before the sum.
 
 use super::blocks::{
-    Groups, StageLayout, conv_bn, gap_linear_head, linear, residual_stages, stem_max_pool,
+    Groups, StageLayout, conv_bn, conv_bn_at, gap_linear_head, linear, residual_stages,
+    stem_max_pool,
 };
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
@@ -119,7 +120,7 @@ fn stem_width(vb: &Vb) -> usize {
 /// stem it is (`None` for torchvision's 7×7 convolution).
 fn stem(vb: &Vb) -> Result<(Vec<Node>, usize, Option<Stem>)> {
     if !vb.contains("conv1.0.weight") {
-        let c = conv_bn(&vb.pp("conv1"), &vb.pp("bn1"), 3, 2, None, Groups::One, EPS)?;
+        let c = conv_bn_at(vb, "conv1", "bn1", 3, 2, Groups::One)?;
         let out = c.out_channels();
         return Ok((
             vec![Node::new("relu", vec![Op::Conv(c), Op::Relu])],
@@ -204,17 +205,9 @@ fn name(
 
 /// Returns the block, its output channels, and (for naming) its groups and inner width.
 fn basic_block(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize, usize, usize)> {
-    let c1 = conv_bn(
-        &vb.pp("conv1"),
-        &vb.pp("bn1"),
-        cin,
-        stride,
-        None,
-        Groups::One,
-        EPS,
-    )?;
+    let c1 = conv_bn_at(vb, "conv1", "bn1", cin, stride, Groups::One)?;
     let w = c1.out_channels();
-    let c2 = conv_bn(&vb.pp("conv2"), &vb.pp("bn2"), w, 1, None, Groups::One, EPS)?;
+    let c2 = conv_bn_at(vb, "conv2", "bn2", w, 1, Groups::One)?;
     let cout = c2.out_channels();
     let shortcut = shortcut(vb, cin, cout, stride)?;
     let mut main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2)];
@@ -223,36 +216,12 @@ fn basic_block(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize, usize, 
 }
 
 fn bottleneck_block(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize, usize, usize)> {
-    let c1 = conv_bn(
-        &vb.pp("conv1"),
-        &vb.pp("bn1"),
-        cin,
-        1,
-        None,
-        Groups::One,
-        EPS,
-    )?;
+    let c1 = conv_bn_at(vb, "conv1", "bn1", cin, 1, Groups::One)?;
     let w = c1.out_channels();
     let dims = vb.pp("conv2").dims_n("weight", 4)?;
     let groups = w.checked_div(dims[1]).unwrap_or(1);
-    let c2 = conv_bn(
-        &vb.pp("conv2"),
-        &vb.pp("bn2"),
-        w,
-        stride,
-        None,
-        Groups::Infer,
-        EPS,
-    )?;
-    let c3 = conv_bn(
-        &vb.pp("conv3"),
-        &vb.pp("bn3"),
-        c2.out_channels(),
-        1,
-        None,
-        Groups::One,
-        EPS,
-    )?;
+    let c2 = conv_bn_at(vb, "conv2", "bn2", w, stride, Groups::Infer)?;
+    let c3 = conv_bn_at(vb, "conv3", "bn3", c2.out_channels(), 1, Groups::One)?;
     let cout = c3.out_channels();
     let shortcut = shortcut(vb, cin, cout, stride)?;
     let mut main = vec![Op::Conv(c1), Op::Relu, Op::Conv(c2), Op::Relu, Op::Conv(c3)];

@@ -19,7 +19,8 @@
 //! without `running_mean`).
 
 use super::blocks::{
-    Groups, StageLayout, batch_norm, conv, conv_bn, gap_linear_head, residual_stages, stem_max_pool,
+    Groups, StageLayout, batch_norm, conv, conv_bn, conv_bn_at, gap_linear_head, residual_stages,
+    stem_max_pool,
 };
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
@@ -149,38 +150,21 @@ fn block(
     let norm1 = batch_norm(&vb.pp("norm1"), cin, EPS)?;
     let mut main = Vec::new();
     let cout = if bottleneck {
-        let c1 = conv_bn(
-            &vb.pp("conv1"),
-            &vb.pp("norm2"),
-            cin,
-            1,
-            None,
-            Groups::One,
-            EPS,
-        )?;
-        let c2 = conv_bn(
-            &vb.pp("conv2"),
-            &vb.pp("norm3"),
+        let c1 = conv_bn_at(vb, "conv1", "norm2", cin, 1, Groups::One)?;
+        let c2 = conv_bn_at(
+            vb,
+            "conv2",
+            "norm3",
             c1.out_channels(),
             stride,
-            None,
             Groups::Infer,
-            EPS,
         )?;
         let c3 = conv(&vb.pp("conv3"), c2.out_channels(), 1, None, Groups::One)?;
         let cout = c3.out_channels();
         main.extend([Op::Conv(c1), Op::Relu, Op::Conv(c2), Op::Relu, Op::Conv(c3)]);
         cout
     } else {
-        let c1 = conv_bn(
-            &vb.pp("conv1"),
-            &vb.pp("norm2"),
-            cin,
-            stride,
-            None,
-            Groups::One,
-            EPS,
-        )?;
+        let c1 = conv_bn_at(vb, "conv1", "norm2", cin, stride, Groups::One)?;
         let c2 = conv(&vb.pp("conv2"), c1.out_channels(), 1, None, Groups::One)?;
         let cout = c2.out_channels();
         main.extend([Op::Conv(c1), Op::Relu, Op::Conv(c2)]);
