@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use camscope::engine::faithfulness::{POINTING_TOLERANCE, pointing_game};
 use camscope::engine::wsol::{Item, LocEvaluator, LocMetrics, parse_boxes_csv};
 use camscope::engine::{BBox, Error, Explainer};
 
@@ -82,6 +83,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                             |b: &BBox| b.map(|x, y| loaded.mapping.original_from_input(x, y));
                         if let Some(ev) = evals.get_mut(m.name()) {
                             ev.add(top1, item.class, &item.boxes, &e.localization, to_photo);
+                            ev.add_pointing(pointing_game(
+                                &e.map,
+                                &loaded.mapping,
+                                &item.boxes,
+                                POINTING_TOLERANCE,
+                            ));
                         }
                     }
                     Err(e) => {
@@ -117,7 +124,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         outln!(
-            "{:16} {:>6} {:>8} {:>9} {:>12} {:>10} {:>6} {:>12}",
+            "{:16} {:>6} {:>8} {:>9} {:>12} {:>10} {:>6} {:>12} {:>9}",
             "method",
             "images",
             "acc %",
@@ -125,18 +132,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "gt-known-loc",
             "MaxBoxAcc",
             "at τ",
-            "MaxBoxAccV2"
+            "MaxBoxAccV2",
+            "pointing"
         );
         for (m, r) in &metrics {
             outln!(
-                "{m:16} {:>6} {:>8.2} {:>9.2} {:>12.2} {:>10.2} {:>6.2} {:>12.2}",
+                "{m:16} {:>6} {:>8.2} {:>9.2} {:>12.2} {:>10.2} {:>6.2} {:>12.2} {:>9.2}",
                 r.images,
                 r.accuracy,
                 r.top1_loc,
                 r.gt_known_loc,
                 r.max_box_acc,
                 r.max_box_acc_threshold,
-                r.max_box_acc_v2
+                r.max_box_acc_v2,
+                r.pointing_game
             );
         }
         for (m, why) in &unavailable {

@@ -8,6 +8,7 @@ mod eval_loc;
 mod explain;
 mod input;
 mod layers;
+mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     Explain(explain::Args),
     /// Several methods on one image, side by side in one PNG.
     Compare(compare::Args),
+    /// How faithful each method's map is: deletion / insertion AUC, Average Drop, Increase in
+    /// Confidence (docs/metrics.md).
+    Metrics(metrics::Args),
     /// Explain every image of a folder: annotated PNGs plus summary.csv and summary.json.
     Batch(batch::Args),
     /// Localization metrics (Top-1 Loc, GT-known Loc, MaxBoxAcc, MaxBoxAccV2) on a dataset.
@@ -318,6 +322,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Layers(a)) => layers::run(&a),
         Some(Command::Explain(a)) => explain::run(&a),
         Some(Command::Compare(a)) => compare::run(&a),
+        Some(Command::Metrics(a)) => metrics::run(&a),
         Some(Command::Batch(a)) => batch::run(&a),
         Some(Command::EvalLoc(a)) => eval_loc::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),

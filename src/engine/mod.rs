@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod colormap;
 mod colormap_tables;
 pub mod error;
+pub mod faithfulness;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod input;

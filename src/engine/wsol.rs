@@ -107,6 +107,8 @@ pub struct LocEvaluator {
     v1: Vec<usize>,
     /// Per δ, per τ: images with IoU ≥ δ for the best of all components.
     v2: [Vec<usize>; 3],
+    /// Images whose map's maximum is within the pointing game's tolerance of a box.
+    pointing_hits: usize,
 }
 
 /// The figures for one method, in percent.
@@ -121,6 +123,9 @@ pub struct LocMetrics {
     /// The τ at which MaxBoxAcc is reached.
     pub max_box_acc_threshold: f32,
     pub max_box_acc_v2: f32,
+    /// The pointing game (Zhang et al. 2018): the share of images whose map's maximum lies
+    /// within 15 pixels of a ground-truth box (docs/metrics.md).
+    pub pointing_game: f32,
 }
 
 impl LocEvaluator {
@@ -140,7 +145,14 @@ impl LocEvaluator {
             gt_known_loc: 0,
             v1: vec![0; n],
             v2: [vec![0; n], vec![0; n], vec![0; n]],
+            pointing_hits: 0,
         }
+    }
+
+    /// Records the pointing game's outcome for the image just added
+    /// ([`super::faithfulness::pointing_game`]).
+    pub fn add_pointing(&mut self, hit: bool) {
+        self.pointing_hits += hit as usize;
     }
 
     /// Adds one image: its top-1 class, the ground truth, and the ground-truth class's map;
@@ -219,6 +231,7 @@ impl LocEvaluator {
             max_box_acc: pct(best),
             max_box_acc_threshold: self.thresholds.get(best_i).copied().unwrap_or(0.0),
             max_box_acc_v2: v2,
+            pointing_game: pct(self.pointing_hits),
         }
     }
 }

@@ -298,3 +298,45 @@ fn layer_fusion_smoothing_and_batch_flags() {
     ]);
     assert!(!ok && err.contains("several layers"), "{err}");
 }
+
+/// `camscope metrics --json`: one object, a row per method with both curves (steps + 1
+/// points, the first deletion point the input's probability of the class) and their areas.
+#[test]
+fn metrics_json_has_curves_and_areas_per_method() {
+    let img = asset("coffee.png").display().to_string();
+    let (ok, stdout, stderr) = camscope(&[
+        "metrics",
+        "--image",
+        &img,
+        "--methods",
+        "gradcam,cam",
+        "--steps",
+        "4",
+        "--baseline",
+        "zero",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["class"], 967);
+    assert_eq!(v["baseline"], "zero");
+    let rows = v["methods"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let (_, explain, _) = camscope(&["explain", "--image", &img, "--json"]);
+    let p: f64 = serde_json::from_str::<serde_json::Value>(&explain).unwrap()["probability"]
+        .as_f64()
+        .unwrap();
+    for r in rows {
+        let del = r["deletion"]["scores"].as_array().unwrap();
+        assert_eq!(del.len(), 5);
+        assert!((del[0].as_f64().unwrap() - p).abs() < 1e-5, "{r}");
+        let ins = r["insertion"]["scores"].as_array().unwrap();
+        assert!((ins[4].as_f64().unwrap() - p).abs() < 1e-5, "{r}");
+        let a = r["deletion_auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a));
+    }
+    // On a GAP + linear head at the last block, CAM and Grad-CAM give the same map.
+    assert_eq!(rows[0]["deletion_auc"], rows[1]["deletion_auc"]);
+    let (code, _, err) = camscope_code(&["metrics", "--image", &img, "--steps", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+}

@@ -165,10 +165,14 @@ fn eval_loc_reports_every_metric() {
             "{m}: the sweep includes τ = 0.2"
         );
         assert!((0.0..=100.0).contains(&f("max_box_acc_v2")));
+        // The cup's box covers most of its photo: its map's maximum is a hit.
+        assert!(f("pointing_game") >= 50.0, "{m}: {r}");
     }
     let (ok, table, _) = camscope(&["eval-loc", "--dataset", ds.to_str().unwrap()]);
     assert!(ok);
-    assert!(table.contains("MaxBoxAccV2") && table.contains("gradcam"));
+    assert!(
+        table.contains("MaxBoxAccV2") && table.contains("pointing") && table.contains("gradcam")
+    );
 }
 
 /// A partly failed batch has its own exit code (docs/cli.md), and the failure's message is

@@ -6,6 +6,7 @@
 mod common;
 
 mod builtin;
+mod faithfulness;
 mod fuzz_regressions;
 mod methods;
 mod parity;
