@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use camscope::engine::Explainer;
 use camscope::engine::faithfulness::{Baseline, CurveSettings, confidence, deletion_insertion};
 use camscope::engine::labels::label_of;
+use camscope::engine::render::plot::{PlotSeries, curves_png};
+use camscope::engine::render::save_png;
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{EXIT_PARTIAL, Methods, ModelArgs, outln, parse_class, parse_methods};
@@ -35,6 +37,9 @@ pub struct Args {
     /// What deleted pixels become and insertion starts from.
     #[arg(long, value_enum, default_value = "blur")]
     baseline: BaselineArg,
+    /// Draw every method's deletion and insertion curves into one PNG.
+    #[arg(long, value_name = "OUT.png")]
+    plot: Option<PathBuf>,
     /// Print one JSON object (with the curves) on stdout.
     #[arg(long)]
     json: bool,
@@ -48,6 +53,16 @@ pub enum BaselineArg {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(plot) = &args.plot {
+        input::check_outputs(
+            &input::given(&[
+                ("--image", Some(&args.image)),
+                ("--model", args.model.model.as_deref()),
+                ("--labels", args.view.labels.as_deref()),
+            ]),
+            &[("--plot", plot)],
+        )?;
+    }
     let model = args.model.load()?;
     let labels = input::labels(args.view.labels.as_deref(), &model)?;
     let loaded = input::load(&model, Source::Photo(&args.image), args.view.resize)?;
@@ -71,6 +86,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         check: &|| Ok(()),
     };
     let mut rows = Vec::new();
+    let mut curves = Vec::new();
     let mut failed = 0;
     for &m in &args.methods.0 {
         let row = explainer
@@ -78,13 +94,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .and_then(|e| {
                 let (del, ins) = deletion_insertion(&model, &loaded.input, &e.map, &settings)?;
                 let conf = confidence(&model, &loaded.input, &e.map, class)?;
-                Ok(serde_json::json!({
+                let row = serde_json::json!({
                     "method": m, "layer": e.layer,
                     "deletion_auc": del.auc, "insertion_auc": ins.auc,
                     "average_drop": conf.average_drop, "increase": conf.increase,
                     "confidence_change": conf.change,
                     "deletion": del, "insertion": ins, "confidence": conf,
-                }))
+                });
+                curves.push((m.name(), del, ins));
+                Ok(row)
             });
         rows.push(match row {
             Ok(r) => r,
@@ -96,6 +114,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         });
     }
     let label = label_of(labels.as_ref(), class);
+    if let Some(p) = &args.plot {
+        let series: Vec<PlotSeries> = curves
+            .iter()
+            .map(|(name, deletion, insertion)| PlotSeries {
+                name,
+                deletion,
+                insertion,
+            })
+            .collect();
+        let caption = format!(
+            "{} — class {class} ({label}) — {} steps, {:?} baseline — {}",
+            args.image.display(),
+            args.steps,
+            settings.baseline,
+            model.architecture
+        );
+        save_png(p, &curves_png(&series, &caption))?;
+    }
     if args.json {
         let out = serde_json::json!({
             "model": args.model.display(),
@@ -106,6 +142,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "steps": args.steps,
             "baseline": settings.baseline,
             "methods": rows,
+            "plot": args.plot.as_ref().map(|p| p.display().to_string()),
         });
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {

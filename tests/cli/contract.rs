@@ -339,4 +339,22 @@ fn metrics_json_has_curves_and_areas_per_method() {
     assert_eq!(rows[0]["deletion_auc"], rows[1]["deletion_auc"]);
     let (code, _, err) = camscope_code(&["metrics", "--image", &img, "--steps", "0"]);
     assert_eq!(code, Some(2), "{err}");
+
+    // --plot draws both panels of every method into one PNG, and never over an input.
+    let dir = temp_dir();
+    let plot = dir.path().join("curves.png");
+    let (ok, _, err) = camscope(&[
+        "metrics",
+        "--image",
+        &img,
+        "--steps",
+        "3",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let png = image::open(&plot).unwrap();
+    assert_eq!((png.width(), png.height()), (1040, 408));
+    let (ok, _, err) = camscope(&["metrics", "--image", &img, "--plot", &img]);
+    assert!(!ok && err.contains("--image"), "{err}");
 }

@@ -7,6 +7,7 @@ pub mod annotate;
 mod boxes;
 pub mod compose;
 mod overlay;
+pub mod plot;
 mod png;
 
 pub use annotate::{
