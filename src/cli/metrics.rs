@@ -1,5 +1,5 @@
 //! `camscope metrics`: how faithful each method's map is (docs/metrics.md) — deletion and
-//! insertion curves with their areas, and the input-times-map confidence measures.
+//! insertion curves with their areas, the input-times-map confidence measures, and ROAD.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use camscope::engine::faithfulness::{Baseline, CurveSettings, confidence, deleti
 use camscope::engine::labels::label_of;
 use camscope::engine::render::plot::{PlotSeries, curves_png};
 use camscope::engine::render::save_png;
+use camscope::engine::road::road;
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{EXIT_PARTIAL, Methods, ModelArgs, outln, parse_class, parse_methods};
@@ -37,6 +38,9 @@ pub struct Args {
     /// What deleted pixels become and insertion starts from.
     #[arg(long, value_enum, default_value = "blur")]
     baseline: BaselineArg,
+    /// ROAD's imputation noise (pytorch-grad-cam's 0.01; from a fixed seed, so runs agree).
+    #[arg(long, value_name = "SIGMA", default_value_t = 0.01)]
+    road_noise: f32,
     /// Draw every method's deletion and insertion curves into one PNG.
     #[arg(long, value_name = "OUT.png")]
     plot: Option<PathBuf>,
@@ -94,12 +98,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .and_then(|e| {
                 let (del, ins) = deletion_insertion(&model, &loaded.input, &e.map, &settings)?;
                 let conf = confidence(&model, &loaded.input, &e.map, class)?;
+                let road = road(&model, &loaded.input, &e.map, class, args.road_noise, 0)?;
                 let row = serde_json::json!({
                     "method": m, "layer": e.layer,
                     "deletion_auc": del.auc, "insertion_auc": ins.auc,
                     "average_drop": conf.average_drop, "increase": conf.increase,
-                    "confidence_change": conf.change,
-                    "deletion": del, "insertion": ins, "confidence": conf,
+                    "confidence_change": conf.change, "road_combined": road.combined,
+                    "deletion": del, "insertion": ins, "confidence": conf, "road": road,
                 });
                 curves.push((m.name(), del, ins));
                 Ok(row)
@@ -154,13 +159,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             settings.baseline
         );
         outln!(
-            "  {:22} {:>13} {:>14} {:>10} {:>9} {:>12}",
+            "  {:22} {:>13} {:>14} {:>10} {:>9} {:>12} {:>10}",
             "method",
             "deletion AUC↓",
             "insertion AUC↑",
             "avg drop %",
             "increase",
-            "conf. change"
+            "conf. change",
+            "ROAD↑"
         );
         for r in &rows {
             if r.get("error").is_some() {
@@ -168,7 +174,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
             outln!(
-                "  {:22} {:>13.4} {:>14.4} {:>10.2} {:>9} {:>+12.4}",
+                "  {:22} {:>13.4} {:>14.4} {:>10.2} {:>9} {:>+12.4} {:>+10.4}",
                 r["method"].as_str().unwrap_or(""),
                 r["deletion_auc"].as_f64().unwrap_or(f64::NAN),
                 r["insertion_auc"].as_f64().unwrap_or(f64::NAN),
@@ -179,6 +185,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     "no"
                 },
                 r["confidence_change"].as_f64().unwrap_or(f64::NAN),
+                r["road_combined"].as_f64().unwrap_or(f64::NAN),
             );
         }
     }

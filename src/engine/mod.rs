@@ -19,6 +19,7 @@ pub mod npy;
 pub mod ops;
 pub mod preprocess;
 pub mod render;
+pub mod road;
 pub mod text;
 pub mod wsol;
 

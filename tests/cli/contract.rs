@@ -334,6 +334,8 @@ fn metrics_json_has_curves_and_areas_per_method() {
         assert!((ins[4].as_f64().unwrap() - p).abs() < 1e-5, "{r}");
         let a = r["deletion_auc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
+        assert_eq!(r["road"]["morf"].as_array().unwrap().len(), 9);
+        assert!(r["road_combined"].as_f64().unwrap().abs() <= 1.0);
     }
     // On a GAP + linear head at the last block, CAM and Grad-CAM give the same map.
     assert_eq!(rows[0]["deletion_auc"], rows[1]["deletion_auc"]);

@@ -95,3 +95,54 @@ fn an_all_ones_map_changes_no_confidence() {
     let want_drop = 100.0 * (c.original - c.masked).max(0.0) / c.original;
     assert!((c.average_drop - want_drop).abs() < 1e-3);
 }
+
+#[derive(serde::Deserialize)]
+struct LibraryMetrics {
+    class: usize,
+    confidence_change: f32,
+    road_morf: Vec<f32>,
+    road_lerf: Vec<f32>,
+    road_combined: f32,
+}
+
+/// Against pytorch-grad-cam 1.5.7's CamMultImageConfidenceChange and ROAD (noise-free
+/// imputation) on the built-in model, chelsea and a smooth map
+/// (tests/fixtures/make_metric_fixtures.py): within 1e-4 of the probabilities (the library
+/// runs timm's EfficientNet-Lite0, whose logits agree with camscope's to ~1e-5).
+#[test]
+fn confidence_change_and_road_match_pytorch_grad_cam() {
+    use camscope::engine::road::road;
+    let want: LibraryMetrics =
+        serde_json::from_str(&std::fs::read_to_string(fixture("builtin/metrics.json")).unwrap())
+            .unwrap();
+    let model = builtin::model(&Device::Cpu).unwrap();
+    let x = npy_tensor("builtin/chelsea_input.npy");
+    let m = npy("builtin/metric_map.npy");
+    let map = Map::new(m.shape[1], m.shape[0], m.data);
+    let c = confidence(&model, &x, &map, want.class).unwrap();
+    assert!(
+        (c.change - want.confidence_change).abs() < 1e-4,
+        "confidence change {} vs {}",
+        c.change,
+        want.confidence_change
+    );
+    let r = road(&model, &x, &map, want.class, 0.0, 0).unwrap();
+    for (what, got, lib) in [
+        ("MoRF", &r.morf, &want.road_morf),
+        ("LeRF", &r.lerf, &want.road_lerf),
+    ] {
+        for (i, (g, w)) in got.iter().zip(lib).enumerate() {
+            assert!(
+                (g - w).abs() < 1e-4,
+                "ROAD {what} at {}%: {g} vs {w}",
+                10 * (i + 1)
+            );
+        }
+    }
+    assert!(
+        (r.combined - want.road_combined).abs() < 1e-4,
+        "ROAD combined {} vs {}",
+        r.combined,
+        want.road_combined
+    );
+}
