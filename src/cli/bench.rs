@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use camscope::engine::faithfulness::{Baseline, CurveSettings, confidence, deletion_insertion};
 use camscope::engine::input::{PhotoFit, preprocess_for};
 use camscope::engine::ops::counting_flops;
 use camscope::engine::preprocess::load_image;
 use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
+use camscope::engine::road::road;
 use camscope::engine::{Explainer, Method, OverlayStyle};
 use image::RgbImage;
 
@@ -169,6 +171,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(ex.explain(Method::GradCam, None, c2)?)
     })?;
     let e = ex.explain(Method::GradCam, None, c1)?;
+    // A full faithfulness run of one map (docs/metrics.md): 2 × 51 forward passes for the
+    // curves, 2 for the confidence change, 19 for ROAD.
+    t.time(
+        "metrics of one map (deletion + insertion 50 steps, confidence, ROAD)",
+        1,
+        || {
+            let s = CurveSettings {
+                class: c1,
+                steps: 50,
+                baseline: Baseline::Blur,
+                batch_size: 32,
+                check: &|| Ok(()),
+            };
+            deletion_insertion(&model, &input, &e.map, &s)?;
+            confidence(&model, &input, &e.map, c1)?;
+            Ok(road(&model, &input, &e.map, c1, 0.01, 0)?)
+        },
+    )?;
     let style = OverlayStyle::default();
     let caption = Caption {
         label: "bench",

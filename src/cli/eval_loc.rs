@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camscope::engine::faithfulness::{POINTING_TOLERANCE, pointing_game};
+use camscope::engine::faithfulness::{
+    Baseline, CurveSettings, POINTING_TOLERANCE, deletion_insertion, pointing_game,
+};
 use camscope::engine::wsol::{Item, LocEvaluator, LocMetrics, parse_boxes_csv};
 use camscope::engine::{BBox, Error, Explainer};
 
@@ -37,6 +39,10 @@ pub struct Args {
     /// `stretch` resizes the whole image to the input size, as wsolevaluation does.
     #[arg(long, value_enum, default_value = "center-crop")]
     resize: ResizeArg,
+    /// Also the mean deletion and insertion AUC per method (docs/metrics.md; blur baseline,
+    /// this many steps; 2 × (steps + 1) forward passes per image and method).
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    faithfulness: Option<u64>,
     #[arg(long)]
     json: bool,
 }
@@ -64,6 +70,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map(|m| (m.name(), LocEvaluator::new(args.threshold)))
         .collect();
     let mut unavailable: BTreeMap<&str, String> = BTreeMap::new();
+    // Per method: the sums of deletion and insertion AUC, and the images counted.
+    let mut auc_sums: BTreeMap<&str, (f64, f64, usize)> = BTreeMap::new();
     let mut failed = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = args.dataset.join(&item.file);
@@ -90,6 +98,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                                 POINTING_TOLERANCE,
                             ));
                         }
+                        if let Some(steps) = args.faithfulness {
+                            let s = CurveSettings {
+                                class: item.class,
+                                steps: steps as usize,
+                                baseline: Baseline::Blur,
+                                batch_size: args.how.batch_size as usize,
+                                check: &|| Ok(()),
+                            };
+                            let (del, ins) = deletion_insertion(&model, &loaded.input, &e.map, &s)?;
+                            let sums = auc_sums.entry(m.name()).or_default();
+                            sums.0 += del.auc as f64;
+                            sums.1 += ins.auc as f64;
+                            sums.2 += 1;
+                        }
                     }
                     Err(e) => {
                         unavailable.insert(m.name(), e.to_string());
@@ -111,8 +133,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .filter(|(m, _)| !unavailable.contains_key(*m))
         .map(|(m, e)| (*m, e.metrics()))
         .collect();
+    let faithfulness: BTreeMap<&str, serde_json::Value> = auc_sums
+        .iter()
+        .filter(|(m, _)| !unavailable.contains_key(*m))
+        .map(|(m, (d, i, n))| {
+            let n = (*n).max(1) as f64;
+            (
+                *m,
+                serde_json::json!({"deletion_auc": d / n, "insertion_auc": i / n}),
+            )
+        })
+        .collect();
     if args.json {
         let out = serde_json::json!({
+            "faithfulness": args.faithfulness.map(|steps| serde_json::json!({
+                "steps": steps, "baseline": Baseline::Blur, "mean": faithfulness,
+            })),
             "dataset": args.dataset.display().to_string(),
             "architecture": model.architecture,
             "preprocess": model.preprocess_info(),
@@ -150,6 +186,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         for (m, why) in &unavailable {
             outln!("{m:16} n/a: {why}");
+        }
+        if let Some(steps) = args.faithfulness {
+            outln!("mean AUC over the images ({steps} steps, blur baseline):");
+            for (m, v) in &faithfulness {
+                outln!(
+                    "{m:16} deletion {:.4}  insertion {:.4}",
+                    v["deletion_auc"].as_f64().unwrap_or(f64::NAN),
+                    v["insertion_auc"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
         }
     }
     Ok(if failed.is_empty() {

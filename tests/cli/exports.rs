@@ -168,6 +168,24 @@ fn eval_loc_reports_every_metric() {
         // The cup's box covers most of its photo: its map's maximum is a hit.
         assert!(f("pointing_game") >= 50.0, "{m}: {r}");
     }
+    // --faithfulness adds the mean deletion / insertion AUC per method.
+    let (ok, stdout, err) = camscope(&[
+        "eval-loc",
+        "--dataset",
+        ds.to_str().unwrap(),
+        "--methods",
+        "gradcam",
+        "--faithfulness",
+        "4",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let f = &v["faithfulness"]["mean"]["gradcam"];
+    for k in ["deletion_auc", "insertion_auc"] {
+        assert!((0.0..=1.0).contains(&f[k].as_f64().unwrap()), "{v}");
+    }
+    assert!(v["faithfulness"].is_object() && v["faithfulness"]["steps"] == 4);
     let (ok, table, _) = camscope(&["eval-loc", "--dataset", ds.to_str().unwrap()]);
     assert!(ok);
     assert!(
