@@ -724,3 +724,59 @@ fn without_a_system_dialog_the_own_browser_opens_the_file() {
     );
     assert!(h.query_by_label("Folder").is_none(), "the browser closed");
 }
+
+/// The faithfulness section computes each pane's deletion and insertion curves on the worker
+/// for the explanation on screen and shows their areas; a new class computes them again.
+#[test]
+fn faithfulness_curves_follow_the_explanation() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    let toggle = h.get_by_label("Faithfulness curves (deletion / insertion)");
+    toggle.scroll_to_me();
+    h.run_steps(10);
+    h.get_by_label("Faithfulness curves (deletion / insertion)")
+        .click();
+    h.step();
+    assert!(
+        h.state().prefs.show_metrics,
+        "the checkbox turns the curves on"
+    );
+    let wait = |h: &mut Harness<'static, CamscopeApp>| {
+        let start = Instant::now();
+        loop {
+            h.step();
+            let m = &h.state().mirror;
+            let current = m.explained.as_ref().map(|e| e.generation);
+            if m.metrics.as_ref().is_some_and(|(g, _)| Some(*g) == current) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no curves");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h.run_steps(2);
+    };
+    wait(&mut h);
+    let (g, panes) = h.state().mirror.metrics.clone().unwrap();
+    assert_eq!(panes.len(), 1);
+    assert_eq!(
+        panes[0].deletion.scores.len(),
+        camscope::app::METRIC_STEPS + 1
+    );
+    let shown = h.get_by_label_contains("deletion AUC");
+    shown.scroll_to_me();
+    // Another class: the curves are computed again for the new explanation.
+    let text = {
+        let app = h.state();
+        let p = &app.mirror.image.as_ref().unwrap().predictions[1];
+        let name = app.mirror.model.as_ref().unwrap().class_names[p.class].clone();
+        format!("{name}  {:.1}%", p.probability * 100.0)
+    };
+    h.get_by_label(&text).scroll_to_me();
+    h.run_steps(10);
+    h.get_by_label(&text).click();
+    h.step();
+    settle(&mut h);
+    assert_ne!(h.state().mirror.explained.as_ref().unwrap().generation, g);
+    wait(&mut h);
+    let (g2, _) = h.state().mirror.metrics.clone().unwrap();
+    assert!(g2 > g);
+}

@@ -29,6 +29,8 @@ pub enum Command {
     AddPane,
     RemovePane,
     SetCompare(bool),
+    /// Show (and compute) the faithfulness curves of the panes.
+    SetShowMetrics(bool),
     SetGpu(bool),
     SetSmoothing(Smoothing),
     SetDisplay(Display),
@@ -197,6 +199,9 @@ impl CamscopeApp {
                     self.prefs.compare.pop();
                     self.mirror.needs_explain = true;
                 }
+            }
+            Command::SetShowMetrics(on) => {
+                self.prefs.show_metrics = on;
             }
             Command::SetCompare(on) => {
                 self.prefs.compare_mode = on;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::protocol::{ImageInfo, ModelInfo, PaneResult, Rendered, Response};
+use super::protocol::{ImageInfo, ModelInfo, PaneMetrics, PaneResult, Rendered, Response};
 use crate::engine::Method;
 use crate::engine::localize::BBox;
 use crate::engine::render::photo_boxes;
@@ -65,6 +65,8 @@ pub struct Mirror {
     pub progress: Option<Progress>,
     /// The last export written.
     pub last_export: Option<PathBuf>,
+    /// Faithfulness curves of the panes, for the explanation of this generation.
+    pub metrics: Option<(u64, Vec<PaneMetrics>)>,
 }
 
 /// What a response changed that the app must act on.
@@ -148,6 +150,9 @@ impl Mirror {
                         total,
                     });
                 }
+            }
+            Response::Metrics { generation, panes } => {
+                self.metrics = Some((generation, panes));
             }
             Response::Cancelled { generation } => {
                 if generation == self.generation {

@@ -4,6 +4,10 @@
 //! thread (docs/architecture.md).
 
 pub mod browser;
+
+/// Points of the app's deletion / insertion curves after the first (the CLI's default is 50;
+/// fewer keep the panel quick: 2 × 21 forward passes a pane).
+pub const METRIC_STEPS: usize = 20;
 mod command;
 mod link;
 pub mod mirror;
@@ -94,6 +98,8 @@ pub struct CamscopeApp {
     panels: Panels,
     /// The last drawing asked for: `(generation, look)`.
     requested_render: Option<(u64, protocol::Look)>,
+    /// The generation whose faithfulness curves were asked for.
+    requested_metrics: Option<u64>,
     commands: Vec<Command>,
     ctx: egui::Context,
 }
@@ -132,6 +138,7 @@ impl CamscopeApp {
             view: CanvasView::default(),
             panels: Panels::default(),
             requested_render: None,
+            requested_metrics: None,
             commands: Vec::new(),
             ctx,
         };
@@ -234,6 +241,24 @@ impl CamscopeApp {
         });
     }
 
+    /// Asks for the faithfulness curves of the explanation on screen, once per generation,
+    /// while they are shown.
+    fn request_metrics(&mut self) {
+        let Some(e) = &self.mirror.explained else {
+            return;
+        };
+        let generation = e.generation;
+        let have = self.mirror.metrics.as_ref().map(|(g, _)| *g) == Some(generation);
+        if !self.prefs.show_metrics || have || self.requested_metrics == Some(generation) {
+            return;
+        }
+        self.requested_metrics = Some(generation);
+        self.send(Request::Metrics {
+            generation,
+            steps: METRIC_STEPS,
+        });
+    }
+
     /// Asks for the panes to be drawn again when the look changed.
     fn request_render(&mut self) {
         let Some(generation) = self.mirror.explained.as_ref().map(|e| e.generation) else {
@@ -318,6 +343,7 @@ impl eframe::App for CamscopeApp {
         }
         self.request_explanation();
         self.request_render();
+        self.request_metrics();
         if self.is_busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }

@@ -22,6 +22,8 @@ pub struct Prefs {
     /// The compare view's panes (2–4).
     pub compare: Vec<PaneSpec>,
     pub compare_mode: bool,
+    /// Show the panes' deletion and insertion curves (docs/metrics.md).
+    pub show_metrics: bool,
     pub threshold: f32,
     pub image_weight: f32,
     pub colormap: Colormap,
@@ -53,6 +55,7 @@ impl Default for Prefs {
                 pane(Method::GuidedGradCam),
             ],
             compare_mode: false,
+            show_metrics: false,
             threshold: 0.2,
             image_weight: 0.5,
             colormap: Colormap::Jet,

@@ -102,6 +102,12 @@ pub enum Request {
         generation: u64,
         look: Look,
     },
+    /// The deletion and insertion curves of every pane of the explanation of `generation`
+    /// (docs/metrics.md); stops when the app no longer wants `generation`.
+    Metrics {
+        generation: u64,
+        steps: usize,
+    },
     /// Write the explanation of `generation`, as drawn with `style`, to `path`.
     Export {
         generation: u64,
@@ -119,8 +125,18 @@ impl Request {
             (Request::Explain { .. }, Request::Explain { .. })
                 | (Request::Render { .. }, Request::Render { .. })
                 | (Request::Render { .. }, Request::Explain { .. })
+                | (Request::Metrics { .. }, Request::Metrics { .. })
+                | (Request::Metrics { .. }, Request::Explain { .. })
         )
     }
+}
+
+/// One pane's deletion and insertion curves.
+#[derive(Clone, Debug)]
+pub struct PaneMetrics {
+    pub title: String,
+    pub deletion: crate::engine::faithfulness::Curve,
+    pub insertion: crate::engine::faithfulness::Curve,
 }
 
 /// A loaded model, described for the UI.
@@ -192,6 +208,11 @@ pub enum Response {
         total: usize,
     },
     /// The explanation of `generation` was stopped (cancelled, or superseded).
+    /// The faithfulness curves of the panes of `generation` that have a map.
+    Metrics {
+        generation: u64,
+        panes: Vec<PaneMetrics>,
+    },
     Cancelled {
         generation: u64,
     },

@@ -4,6 +4,7 @@
 mod canvas;
 mod class;
 mod display;
+mod faithfulness;
 mod menu;
 mod method;
 mod model;

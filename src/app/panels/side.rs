@@ -1,7 +1,8 @@
-//! The side panel: model, method, class and display sections, top to bottom.
+//! The side panel: model, method, class, display and faithfulness sections, top to bottom.
 
 use super::class::ClassPanel;
 use super::display::DisplaySection;
+use super::faithfulness::FaithfulnessSection;
 use super::method::MethodSection;
 use super::model::ModelSection;
 use super::{Command, Panel, PanelContext};
@@ -12,6 +13,7 @@ pub struct SidePanel {
     method: MethodSection,
     class: ClassPanel,
     display: DisplaySection,
+    faithfulness: FaithfulnessSection,
 }
 
 impl Panel for SidePanel {
@@ -28,6 +30,8 @@ impl Panel for SidePanel {
                     self.class.ui(ui, cx, out);
                     ui.separator();
                     self.display.ui(ui, cx, out);
+                    ui.separator();
+                    self.faithfulness.ui(ui, cx, out);
                 });
             });
     }

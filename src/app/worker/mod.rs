@@ -4,6 +4,7 @@
 
 mod coalesce;
 mod export;
+mod metrics;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,6 +159,7 @@ impl Session {
             Request::Render { generation, look } => {
                 self.render(generation, look).into_iter().collect()
             }
+            Request::Metrics { generation, steps } => self.metrics(generation, steps),
             Request::Export {
                 generation,
                 kind,
