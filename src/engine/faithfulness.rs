@@ -75,7 +75,7 @@ pub fn auc(scores: &[f32]) -> f32 {
 }
 
 /// Softmax probability of `class` in each row of `(N, classes)` logits.
-fn probabilities(logits: &Tensor, class: usize) -> Result<Vec<f32>> {
+pub(crate) fn probabilities(logits: &Tensor, class: usize) -> Result<Vec<f32>> {
     let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
     Ok(rows
         .iter()
@@ -85,6 +85,17 @@ fn probabilities(logits: &Tensor, class: usize) -> Result<Vec<f32>> {
             ((r[class] as f64 - max).exp() / sum) as f32
         })
         .collect())
+}
+
+/// An error unless `map` has the input's size `(h, w)`.
+pub(crate) fn check_map(map: &Map, (h, w): (usize, usize)) -> Result<()> {
+    if (map.height, map.width) != (h, w) {
+        return Err(Error::BadInput(format!(
+            "a {}×{} map for a {w}×{h} input",
+            map.width, map.height
+        )));
+    }
+    Ok(())
 }
 
 /// The class probability of every image in `images` (each `3·h·w` values), in batches.
@@ -194,12 +205,7 @@ pub fn deletion_insertion(
 ) -> Result<(Curve, Curve)> {
     model.check_class(s.class)?;
     let (_, _, h, w) = input.dims4()?;
-    if (map.height, map.width) != (h, w) {
-        return Err(Error::BadInput(format!(
-            "a {}×{} map for a {w}×{h} input",
-            map.width, map.height
-        )));
-    }
+    check_map(map, (h, w))?;
     if s.steps == 0 {
         return Err(Error::BadInput("deletion needs at least one step".into()));
     }
@@ -242,12 +248,7 @@ pub fn deletion_insertion(
 pub fn confidence(model: &Model, input: &Tensor, map: &Map, class: usize) -> Result<Confidence> {
     model.check_class(class)?;
     let (_, _, h, w) = input.dims4()?;
-    if (map.height, map.width) != (h, w) {
-        return Err(Error::BadInput(format!(
-            "a {}×{} map for a {w}×{h} input",
-            map.width, map.height
-        )));
-    }
+    check_map(map, (h, w))?;
     let m = Tensor::from_vec(map.data.clone(), (1, 1, h, w), input.device())?;
     let masked = input.broadcast_mul(&m)?;
     let both = Tensor::cat(&[input, &masked], 0)?;

@@ -199,37 +199,16 @@ fn round_half_even(v: f64) -> u32 {
 /// The model-input part of `photo` under `m`: the photo resized to `m.resized` and cropped
 /// to `m.input` at `m.crop_origin`, computing only the cropped pixels.
 fn resize_crop(photo: &RgbImage, m: &InputMapping, filter: Interpolation) -> Result<RgbImage> {
-    let (ow, oh) = (photo.width() as f64, photo.height() as f64);
-    let sx = ow / m.resized.0 as f64;
-    let sy = oh / m.resized.1 as f64;
+    let sx = photo.width() as f64 / m.resized.0 as f64;
+    let sy = photo.height() as f64 / m.resized.1 as f64;
     let (w, h) = m.input;
-    let fail = |reason: String| Error::Resize {
-        from_w: photo.width(),
-        from_h: photo.height(),
-        to_w: w,
-        to_h: h,
-        reason,
-    };
-    let src = fr::images::ImageRef::new(
-        photo.width(),
-        photo.height(),
-        photo.as_raw(),
-        fr::PixelType::U8x3,
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    let opts = fr::ResizeOptions::new()
-        .resize_alg(filter.algorithm())
-        .crop(
-            m.crop_origin.0 as f64 * sx,
-            m.crop_origin.1 as f64 * sy,
-            w as f64 * sx,
-            h as f64 * sy,
-        );
-    fr::Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| fail(e.to_string()))?;
-    RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| fail("buffer size".into()))
+    let crop = [
+        m.crop_origin.0 as f64 * sx,
+        m.crop_origin.1 as f64 * sy,
+        w as f64 * sx,
+        h as f64 * sy,
+    ];
+    resample(photo, w, h, filter, Some(crop))
 }
 
 /// Antialiased bilinear resize (PIL's `BILINEAR` for downscaling).
@@ -239,6 +218,21 @@ pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage> {
 
 /// Resize with PIL's filter `filter` (antialiased when shrinking).
 pub fn resize_with(img: &RgbImage, w: u32, h: u32, filter: Interpolation) -> Result<RgbImage> {
+    if img.dimensions() == (w, h) {
+        return Ok(img.clone());
+    }
+    resample(img, w, h, filter, None)
+}
+
+/// `img` (or its `[left, top, width, height]` box, in source pixels, which the filter may read
+/// around) resampled to `w × h` by fast_image_resize, PIL's algorithm.
+fn resample(
+    img: &RgbImage,
+    w: u32,
+    h: u32,
+    filter: Interpolation,
+    crop: Option<[f64; 4]>,
+) -> Result<RgbImage> {
     let fail = |reason: String| Error::Resize {
         from_w: img.width(),
         from_h: img.height(),
@@ -246,16 +240,15 @@ pub fn resize_with(img: &RgbImage, w: u32, h: u32, filter: Interpolation) -> Res
         to_h: h,
         reason,
     };
-    if img.dimensions() == (w, h) {
-        return Ok(img.clone());
-    }
     let src =
         fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)
             .map_err(|e| fail(e.to_string()))?;
     let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    let mut resizer = fr::Resizer::new();
-    let opts = fr::ResizeOptions::new().resize_alg(filter.algorithm());
-    resizer
+    let mut opts = fr::ResizeOptions::new().resize_alg(filter.algorithm());
+    if let Some([left, top, width, height]) = crop {
+        opts = opts.crop(left, top, width, height);
+    }
+    fr::Resizer::new()
         .resize(&src, &mut dst, &opts)
         .map_err(|e| fail(e.to_string()))?;
     RgbImage::from_raw(w, h, dst.into_vec()).ok_or_else(|| fail("buffer size".into()))

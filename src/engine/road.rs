@@ -15,7 +15,8 @@
 
 use candle_core::Tensor;
 
-use super::error::{Error, Result};
+use super::error::Result;
+use super::faithfulness::{check_map, probabilities};
 use super::maps::Map;
 use super::models::Model;
 
@@ -194,12 +195,7 @@ pub fn road(
     use rayon::prelude::*;
     model.check_class(class)?;
     let (_, _, h, w) = input.dims4()?;
-    if (map.height, map.width) != (h, w) {
-        return Err(Error::BadInput(format!(
-            "a {}×{} map for a {w}×{h} input",
-            map.width, map.height
-        )));
-    }
+    check_map(map, (h, w))?;
     let x = input.flatten_all()?.to_vec1::<f32>()?;
     let inverted: Vec<f32> = map.data.iter().map(|v| 1.0 - v).collect();
     let jobs: Vec<(&Vec<f32>, f32)> = [&map.data, &inverted]
@@ -221,16 +217,7 @@ pub fn road(
     }
     let n = images.len() / (3 * h * w);
     let batch = Tensor::from_vec(images, (n, 3, h, w), model.device())?;
-    let logits = model.logits_from(None, &batch)?;
-    let probs: Vec<f32> = logits
-        .to_vec2::<f32>()?
-        .iter()
-        .map(|r| {
-            let max = r.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-            let sum: f64 = r.iter().map(|&l| (l as f64 - max).exp()).sum();
-            ((r[class] as f64 - max).exp() / sum) as f32
-        })
-        .collect();
+    let probs = probabilities(&model.logits_from(None, &batch)?, class)?;
     let k = PERCENTILES.len();
     let morf: Vec<f32> = probs[1..1 + k].iter().map(|p| p - probs[0]).collect();
     let lerf: Vec<f32> = probs[1 + k..1 + 2 * k]

@@ -116,6 +116,12 @@ fn as_size(v: Option<&Value>) -> Option<u32> {
         .filter(|n| (1..=8192).contains(n))
 }
 
+/// `{"height": n, "width": n}` as `n`; none for a non-square size.
+fn square_size(v: &Value) -> Option<u32> {
+    let (h, w) = (as_size(v.get("height"))?, as_size(v.get("width"))?);
+    (h == w).then_some(h)
+}
+
 /// timm's eval transform: `Resize(floor(size / crop_pct))` then `CenterCrop(size)`.
 fn crop_mode(size: u32, crop_pct: f64) -> Option<ResizeMode> {
     if !(crop_pct > 0.0 && crop_pct <= 1.0) {
@@ -247,16 +253,10 @@ impl Metadata {
             .unwrap_or("");
         let size = p.get("size");
         let shortest = as_size(size).or_else(|| as_size(size.and_then(|s| s.get("shortest_edge"))));
-        let square = size.and_then(|s| {
-            let (hh, ww) = (as_size(s.get("height"))?, as_size(s.get("width"))?);
-            (hh == ww).then_some(hh)
-        });
-        let crop = p.get("crop_size").and_then(|c| {
-            as_size(Some(c)).or_else(|| {
-                let (hh, ww) = (as_size(c.get("height"))?, as_size(c.get("width"))?);
-                (hh == ww).then_some(hh)
-            })
-        });
+        let square = size.and_then(square_size);
+        let crop = p
+            .get("crop_size")
+            .and_then(|c| as_size(Some(c)).or_else(|| square_size(c)));
         let do_crop = p
             .get("do_center_crop")
             .and_then(Value::as_bool)
