@@ -5,7 +5,7 @@ alternating, medians and ratios. Writes the tables of BENCHMARKS.md.
     cargo build --release --no-default-features
     ~/.cache/camscope-venv/bin/python scripts/bench_side_by_side.py \\
         [--camscope target/release/camscope] [--models resnet18,resnet50,vgg16,builtin] \\
-        [--rounds 3] [--iterations 5] [--out bench.md]
+        [--rounds 3] [--iterations 5] [--slow-models resnet18,builtin] [--out bench.md]
 
 torchvision architectures with random weights (speed does not depend on the values; written to
 a temporary .safetensors for camscope), timm's tf_efficientnet_lite0 for the built-in model;
@@ -13,6 +13,15 @@ one 224×224 input; PyTorch on as many threads as camscope uses (all cores). A c
 the median over rounds of each round's median; the ratio is camscope / PyTorch (< 1: camscope
 is faster). Peak RSS is the whole process of a ResNet-50 Grad-CAM run (camscope explain vs a
 Python process running pytorch-grad-cam), its VmHWM polled every 5 ms.
+
+The slow cases run once a round, on --slow-models only:
+- Score-CAM at the default layer (pytorch-grad-cam's ScoreCAM, its default batch of 16 masked
+  inputs; camscope's `map: Score-CAM`);
+- a full faithfulness run of one Grad-CAM map (docs/metrics.md): deletion and insertion curves
+  of 50 steps with the blurred photo as baseline, batches of 32 (written here in torch: neither
+  pytorch-grad-cam nor torchcam ships these curves), pytorch-grad-cam's
+  CamMultImageConfidenceChange and ROADCombined at 10…90 % (its noise 0.01) — camscope's
+  `metrics of one map`, the same forward passes.
 """
 
 import argparse
@@ -25,11 +34,16 @@ import sys
 import tempfile
 import time
 
-import torch
+os.environ.setdefault("TQDM_DISABLE", "1")  # ScoreCAM's progress bar
+
+import torch  # noqa: E402
 import torchvision
-from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam import GradCAM, ScoreCAM
+from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
+from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUModel
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam.utils.model_targets import (ClassifierOutputSoftmaxTarget,
+                                                  ClassifierOutputTarget)
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +55,11 @@ CASES = {
     "Grad-CAM end to end": "Grad-CAM end to end (forward + backward)",
     "guided backprop end to end": "guided backprop end to end (forward + backward)",
     "another class, same photo": "second class, same forward (Grad-CAM)",
+}
+# Run once a round, on --slow-models only.
+SLOW_CASES = {
+    "Score-CAM, one map": "map: scorecam",
+    "metrics of one map": "metrics of one map (deletion + insertion 50 steps, confidence, ROAD)",
 }
 
 
@@ -75,6 +94,63 @@ def target_layer(name, model):
     return model.layer4 if name.startswith("res") else model.features[29]
 
 
+def blurred(x):
+    """camscope's blur baseline: a Gaussian, σ = 5 px, 11 taps, edges clamped."""
+    t = torch.arange(-5, 6, dtype=torch.float32)
+    k = torch.exp(-t * t / 50.0)
+    k = k / k.sum()
+    c = x.shape[1]
+    h = torch.nn.functional.pad(x, (5, 5, 0, 0), mode="replicate")
+    h = torch.nn.functional.conv2d(h, k.view(1, 1, 1, 11).repeat(c, 1, 1, 1), groups=c)
+    v = torch.nn.functional.pad(h, (0, 0, 5, 5), mode="replicate")
+    return torch.nn.functional.conv2d(v, k.view(1, 1, 11, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def deletion_insertion(model, x, cam, cls, steps=50, batch=32):
+    """Petsiuk et al.'s curves: pixels by the map, highest first, removed from the photo
+    (deletion) or put into the blurred photo (insertion); the class probability at each of
+    steps + 1 points; both areas by the trapezoid rule."""
+    order = torch.argsort(torch.from_numpy(cam).flatten(), descending=True, stable=True)
+    base = blurred(x)
+    hw = order.numel()
+    areas = []
+    for start, end in ((x, base), (base, x)):
+        inputs = []
+        for i in range(steps + 1):
+            k = (hw * i + steps // 2) // steps
+            m = torch.zeros(hw)
+            m[order[:k]] = 1.0
+            m = m.view(1, 1, *x.shape[2:])
+            inputs.append(start * (1 - m) + end * m)
+        probs = []
+        with torch.no_grad():
+            for b in range(0, len(inputs), batch):
+                out = model(torch.cat(inputs[b:b + batch]))
+                probs.append(torch.softmax(out, dim=1)[:, cls])
+        p = torch.cat(probs)
+        areas.append(float(((p[1:] + p[:-1]) / 2).sum() / steps))
+    return areas
+
+
+def torch_slow_round(name, model):
+    x = torch.randn(1, 3, 224, 224)
+    out = {}
+    layer = target_layer(name, model)
+    with ScoreCAM(model=model, target_layers=[layer]) as cam:
+        t = time.perf_counter()
+        cam(input_tensor=x, targets=[ClassifierOutputTarget(3)])
+        out["Score-CAM, one map"] = (time.perf_counter() - t) * 1e3
+    with GradCAM(model=model, target_layers=[layer]) as cam:
+        m = cam(input_tensor=x, targets=[ClassifierOutputTarget(3)])
+    targets = [ClassifierOutputSoftmaxTarget(3)]
+    t = time.perf_counter()
+    deletion_insertion(model, x, m[0], 3)
+    CamMultImageConfidenceChange()(x, m, targets, model)
+    ROADCombined(percentiles=[10, 20, 30, 40, 50, 60, 70, 80, 90])(x, m, targets, model)
+    out["metrics of one map"] = (time.perf_counter() - t) * 1e3
+    return out
+
+
 def torch_round(name, model, n):
     x = torch.randn(1, 3, 224, 224)
     out = {}
@@ -91,14 +167,17 @@ def torch_round(name, model, n):
     return out
 
 
-def camscope_round(exe, model_path, n):
-    args = [exe, "bench", "--iterations", str(n), "--methods", "gradcam", "--json"]
+def camscope_round(exe, model_path, n, slow):
+    methods = "gradcam,scorecam" if slow else "gradcam"
+    args = [exe, "bench", "--iterations", str(n), "--methods", methods, "--json"]
     if model_path:
         args += ["--model", model_path]
     r = subprocess.run(args, capture_output=True, text=True, check=True)
     data = json.loads(r.stdout)
     steps = {s["step"]: s["median_ms"] for s in data["steps"]}
     out = {case: steps[step] for case, step in CASES.items()}
+    if slow:
+        out.update({case: steps[step] for case, step in SLOW_CASES.items()})
     out["GFLOP/s"] = data["forward_gflop_per_s"]
     return out
 
@@ -129,6 +208,8 @@ def main():
     ap.add_argument("--models", default="resnet18,resnet50,vgg16,builtin")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--slow-models", default="resnet18,builtin",
+                    help="models that also run the Score-CAM and metrics cases")
     ap.add_argument("--out")
     a = ap.parse_args()
     threads = os.cpu_count()
@@ -151,11 +232,15 @@ def main():
                 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
                 if name == "resnet50":
                     rss_model = path
+            slow = name in a.slow_models.split(",")
             ours, theirs = [], []
             for _ in range(a.rounds):
-                ours.append(camscope_round(a.camscope, path, a.iterations))
-                theirs.append(torch_round(name, model, a.iterations))
-            for case in CASES:
+                ours.append(camscope_round(a.camscope, path, a.iterations, slow))
+                r = torch_round(name, model, a.iterations)
+                if slow:
+                    r.update(torch_slow_round(name, model))
+                theirs.append(r)
+            for case in list(CASES) + (list(SLOW_CASES) if slow else []):
                 c = statistics.median(r[case] for r in ours)
                 t = statistics.median(r[case] for r in theirs)
                 say(f"| {name} | {case} | {c:.1f} | {t:.1f} | {c / t:.2f} |")

@@ -754,6 +754,37 @@ fn faithfulness_curves_follow_the_explanation() {
         }
         h.run_steps(2);
     };
+    // While they are computed: a progress bar counting forward passes, and a Stop button.
+    let start = Instant::now();
+    while h.state().mirror.metrics_progress.is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+        h.step();
+    }
+    h.step();
+    let bar = h.get_by_label_contains("forward passes");
+    bar.scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Stop").click();
+    h.step();
+    let start = Instant::now();
+    loop {
+        h.step();
+        let m = &h.state().mirror;
+        let current = m.explained.as_ref().map(|e| e.generation);
+        if current.is_some() && m.metrics_stopped == current {
+            break;
+        }
+        assert!(
+            m.metrics.is_none(),
+            "Stop stops the curves before they are done"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "not stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+    h.get_by_label("Compute the curves").click();
+    h.step();
     wait(&mut h);
     let (g, panes) = h.state().mirror.metrics.clone().unwrap();
     assert_eq!(panes.len(), 1);

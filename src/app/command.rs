@@ -31,6 +31,10 @@ pub enum Command {
     SetCompare(bool),
     /// Show (and compute) the faithfulness curves of the panes.
     SetShowMetrics(bool),
+    /// Stop computing the faithfulness curves.
+    StopMetrics,
+    /// Compute the faithfulness curves again after they were stopped.
+    ComputeMetrics,
     SetGpu(bool),
     SetSmoothing(Smoothing),
     SetDisplay(Display),
@@ -202,6 +206,20 @@ impl CamscopeApp {
             }
             Command::SetShowMetrics(on) => {
                 self.prefs.show_metrics = on;
+                if on {
+                    self.apply(Command::ComputeMetrics);
+                } else if self.metrics_running() {
+                    self.link.cancel_running();
+                }
+            }
+            Command::StopMetrics => {
+                if self.metrics_running() {
+                    self.link.cancel_running();
+                }
+            }
+            Command::ComputeMetrics => {
+                self.mirror.metrics_stopped = None;
+                self.requested_metrics = None;
             }
             Command::SetCompare(on) => {
                 self.prefs.compare_mode = on;

@@ -67,6 +67,10 @@ pub struct Mirror {
     pub last_export: Option<PathBuf>,
     /// Faithfulness curves of the panes, for the explanation of this generation.
     pub metrics: Option<(u64, Vec<PaneMetrics>)>,
+    /// While the curves are computed: their generation, forward passes done and in all.
+    pub metrics_progress: Option<(u64, usize, usize)>,
+    /// The generation whose curves were stopped before they were done.
+    pub metrics_stopped: Option<u64>,
 }
 
 /// What a response changed that the app must act on.
@@ -152,7 +156,22 @@ impl Mirror {
                 }
             }
             Response::Metrics { generation, panes } => {
+                self.metrics_progress = None;
                 self.metrics = Some((generation, panes));
+            }
+            Response::MetricsProgress {
+                generation,
+                done,
+                total,
+            } => {
+                if self.metrics_stopped == Some(generation) {
+                    self.metrics_stopped = None;
+                }
+                self.metrics_progress = Some((generation, done, total));
+            }
+            Response::MetricsStopped { generation } => {
+                self.metrics_progress = None;
+                self.metrics_stopped = Some(generation);
             }
             Response::Cancelled { generation } => {
                 if generation == self.generation {

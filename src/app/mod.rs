@@ -249,14 +249,32 @@ impl CamscopeApp {
         };
         let generation = e.generation;
         let have = self.mirror.metrics.as_ref().map(|(g, _)| *g) == Some(generation);
-        if !self.prefs.show_metrics || have || self.requested_metrics == Some(generation) {
+        // Only for the newest explanation (an older one's curves would stop at once), and not
+        // again after the user stopped them.
+        if !self.prefs.show_metrics
+            || have
+            || generation != self.mirror.generation
+            || self.requested_metrics == Some(generation)
+            || self.mirror.metrics_stopped == Some(generation)
+        {
             return;
         }
         self.requested_metrics = Some(generation);
+        // The explanation is done: the worker works for its curves now (a Stop may have
+        // said otherwise since).
+        self.link.want(generation);
         self.send(Request::Metrics {
             generation,
             steps: METRIC_STEPS,
         });
+    }
+
+    /// Whether curves for the explanation on screen were asked for and have not come back.
+    fn metrics_running(&self) -> bool {
+        let g = self.mirror.generation;
+        self.requested_metrics == Some(g)
+            && self.mirror.metrics.as_ref().map(|(m, _)| *m) != Some(g)
+            && self.mirror.metrics_stopped != Some(g)
     }
 
     /// Asks for the panes to be drawn again when the look changed.

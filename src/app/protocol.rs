@@ -207,12 +207,22 @@ pub enum Response {
         done: usize,
         total: usize,
     },
-    /// The explanation of `generation` was stopped (cancelled, or superseded).
     /// The faithfulness curves of the panes of `generation` that have a map.
     Metrics {
         generation: u64,
         panes: Vec<PaneMetrics>,
     },
+    /// The curves of `generation` have needed `done` of `total` forward passes so far.
+    MetricsProgress {
+        generation: u64,
+        done: usize,
+        total: usize,
+    },
+    /// The curves of `generation` were stopped (by the user, or superseded).
+    MetricsStopped {
+        generation: u64,
+    },
+    /// The explanation of `generation` was stopped (cancelled, or superseded).
     Cancelled {
         generation: u64,
     },

@@ -183,6 +183,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 baseline: Baseline::Blur,
                 batch_size: 32,
                 check: &|| Ok(()),
+                progress: None,
             };
             deletion_insertion(&model, &input, &e.map, &s)?;
             confidence(&model, &input, &e.map, c1)?;

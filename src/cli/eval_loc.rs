@@ -105,6 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                                 baseline: Baseline::Blur,
                                 batch_size: args.how.batch_size as usize,
                                 check: &|| Ok(()),
+                                progress: None,
                             };
                             let (del, ins) = deletion_insertion(&model, &loaded.input, &e.map, &s)?;
                             let sums = auc_sums.entry(m.name()).or_default();

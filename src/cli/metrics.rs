@@ -1,6 +1,7 @@
 //! `camscope metrics`: how faithful each method's map is (docs/metrics.md) — deletion and
 //! insertion curves with their areas, the input-times-map confidence measures, and ROAD.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,6 +79,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     model.check_class(class)?;
     let options = args.how.options(!args.json);
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        eprint!("\r  curves: {done}/{total} forward passes");
+        if done == total {
+            eprintln!();
+        }
+    };
     let settings = CurveSettings {
         class,
         steps: args.steps as usize,
@@ -88,6 +96,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         },
         batch_size: args.how.batch_size as usize,
         check: &|| Ok(()),
+        progress: show_progress.then_some(&progress as &dyn Fn(usize, usize)),
     };
     let mut rows = Vec::new();
     let mut curves = Vec::new();

@@ -106,11 +106,13 @@ fn scores(
     class: usize,
     batch_size: usize,
     check: &dyn Fn() -> Result<()>,
+    progress: &dyn Fn(usize),
 ) -> Result<Vec<f32>> {
     let per = 3 * h * w;
     let mut out = Vec::with_capacity(images.len() / per);
     for chunk in images.chunks(per * batch_size.max(1)) {
         check()?;
+        progress(out.len());
         let n = chunk.len() / per;
         let x = Tensor::from_vec(chunk.to_vec(), (n, 3, h, w), model.device())?;
         out.extend(probabilities(
@@ -194,6 +196,9 @@ pub struct CurveSettings<'a> {
     pub batch_size: usize,
     /// Called between batches; its error stops the run (cancellation).
     pub check: &'a dyn Fn() -> Result<()>,
+    /// Called before each batch with the forward passes done and the passes in all
+    /// (`2 · (steps + 1)`), and once more at the end.
+    pub progress: Option<&'a dyn Fn(usize, usize)>,
 }
 
 /// The deletion and insertion curves of `map` (at input resolution) for `input` `(1, 3, H, W)`.
@@ -217,6 +222,12 @@ pub fn deletion_insertion(
         .map(|k| (k * plane + s.steps / 2) / s.steps)
         .collect();
     let mut curves = Vec::new();
+    let total = 2 * counts.len();
+    let report = |done: usize| {
+        if let Some(p) = s.progress {
+            p(done, total);
+        }
+    };
     for (start, fill) in [(&x, &base), (&base, &x)] {
         let mut img = start.clone();
         let mut images = Vec::with_capacity(counts.len() * 3 * plane);
@@ -230,13 +241,23 @@ pub fn deletion_insertion(
             done = n;
             images.extend_from_slice(&img);
         }
-        let scores = scores(model, &images, (h, w), s.class, s.batch_size, s.check)?;
+        let offset = curves.len() * counts.len();
+        let scores = scores(
+            model,
+            &images,
+            (h, w),
+            s.class,
+            s.batch_size,
+            s.check,
+            &|done| report(offset + done),
+        )?;
         curves.push(Curve {
             fractions: (0..=s.steps).map(|k| k as f32 / s.steps as f32).collect(),
             auc: auc(&scores),
             scores,
         });
     }
+    report(total);
     let insertion = curves.pop().expect("two curves");
     let deletion = curves.pop().expect("two curves");
     Ok((deletion, insertion))

@@ -42,6 +42,7 @@ fn curve_end_points_are_the_input_and_the_baseline() {
             baseline: kind,
             batch_size: 4,
             check: &|| Ok(()),
+            progress: None,
         };
         let (del, ins) = deletion_insertion(&model, &loaded.input, &e.map, &s).unwrap();
         assert_eq!(del.scores.len(), 9);

@@ -61,6 +61,41 @@ fn plot(ui: &mut egui::Ui, title: &str, curves: &[&Curve]) {
     }
 }
 
+/// While the curves of the explanation on screen are not there: how far they have come and a
+/// Stop button, or, once stopped, a button that computes them again.
+fn waiting(ui: &mut egui::Ui, cx: &PanelContext<'_>, current: Option<u64>, out: &mut Vec<Command>) {
+    let m = cx.mirror;
+    if current.is_some() && m.metrics_stopped == current {
+        ui.horizontal(|ui| {
+            ui.label("curves stopped");
+            if ui.button("Compute the curves").clicked() {
+                out.push(Command::ComputeMetrics);
+            }
+        });
+        return;
+    }
+    ui.horizontal(|ui| match m.metrics_progress {
+        Some((g, done, total)) if Some(g) == current => {
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .desired_width(180.0)
+                    .text(format!("curves: {done} / {total} forward passes")),
+            );
+            if ui.button("Stop").clicked() {
+                out.push(Command::StopMetrics);
+            }
+        }
+        _ => {
+            ui.spinner();
+            ui.label(if current.is_some() {
+                "computing the curves…"
+            } else {
+                "the curves follow the first map"
+            });
+        }
+    });
+}
+
 impl Panel for FaithfulnessSection {
     fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelContext<'_>, out: &mut Vec<Command>) {
         let mut on = cx.prefs.show_metrics;
@@ -82,10 +117,7 @@ impl Panel for FaithfulnessSection {
         let panes = match &cx.mirror.metrics {
             Some((g, panes)) if Some(*g) == current => panes,
             _ => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("computing the curves…");
-                });
+                waiting(ui, cx, current, out);
                 return;
             }
         };

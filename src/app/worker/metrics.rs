@@ -1,6 +1,6 @@
 //! Faithfulness curves on the worker: deletion and insertion of every pane's map of the
 //! explanation on screen (docs/metrics.md), stopped as soon as the app wants another
-//! generation.
+//! generation or stops them; progress is reported before every batch.
 
 use std::sync::atomic::Ordering;
 
@@ -19,7 +19,7 @@ impl Session {
             return Vec::new();
         };
         if last.generation != generation {
-            return Vec::new();
+            return vec![Response::MetricsStopped { generation }];
         }
         let wanted = self.wanted.clone();
         let check = move || {
@@ -29,23 +29,39 @@ impl Session {
                 Err(Error::Cancelled)
             }
         };
-        let settings = CurveSettings {
-            class: last.class,
-            steps,
-            baseline: Baseline::Blur,
-            batch_size: 32,
-            check: &check,
-        };
+        let maps: Vec<_> = last
+            .panes
+            .iter()
+            .filter_map(|(method, r)| Some((*method, r.as_ref().ok()?)))
+            .collect();
+        // Forward passes in all: two curves of `steps + 1` points a pane.
+        let per_pane = 2 * (steps + 1);
+        let total = per_pane * maps.len();
         let mut panes = Vec::new();
-        for (method, r) in &last.panes {
-            let Ok(e) = r else { continue };
+        for (k, (method, e)) in maps.into_iter().enumerate() {
+            let outbox = &self.outbox;
+            let progress = move |done: usize, _| {
+                outbox.send(Response::MetricsProgress {
+                    generation,
+                    done: k * per_pane + done,
+                    total,
+                });
+            };
+            let settings = CurveSettings {
+                class: last.class,
+                steps,
+                baseline: Baseline::Blur,
+                batch_size: 32,
+                check: &check,
+                progress: Some(&progress),
+            };
             match deletion_insertion(ex.model(), &ex.forward().input, &e.map, &settings) {
                 Ok((deletion, insertion)) => panes.push(PaneMetrics {
-                    title: pane_title(*method, &e.layer),
+                    title: pane_title(method, &e.layer),
                     deletion,
                     insertion,
                 }),
-                Err(Error::Cancelled) => return Vec::new(),
+                Err(Error::Cancelled) => return vec![Response::MetricsStopped { generation }],
                 Err(e) => return vec![failed("faithfulness curves", e)],
             }
         }
