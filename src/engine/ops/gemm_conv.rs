@@ -12,6 +12,7 @@
 use candle_core::{Device, Tensor};
 use gemm::{Parallelism, gemm};
 
+
 use crate::engine::error::Result;
 
 /// The shape of one convolution.
@@ -55,21 +56,23 @@ impl Geometry {
     }
 }
 
-fn parallelism() -> Parallelism {
-    Parallelism::Rayon(0)
-}
-
-/// `c (m × n, row-major) (+)= a · b`, `a` of `m × k` and `b` of `k × n` with the given row and
-/// column strides.
+/// `c (m × n, row stride c_rs) (+)= a · b`, `a` of `m × k` and `b` of `k × n` with the given
+/// row and column strides.
+///
+/// # Safety
+/// `c` must be valid for writes at `i·c_rs + j` for every `i < m`, `j < n`, and no other thread
+/// may touch those elements during the call.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+unsafe fn matmul_raw(
     (m, n, k): (usize, usize, usize),
     a: &[f32],
     (a_rs, a_cs): (usize, usize),
     b: &[f32],
     (b_rs, b_cs): (usize, usize),
-    c: &mut [f32],
+    c: *mut f32,
+    c_rs: usize,
     accumulate: bool,
+    par: Parallelism,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -80,17 +83,16 @@ fn matmul(
         k == 0 || (a.len() >= last(m, k, a_rs, a_cs) && b.len() >= last(k, n, b_rs, b_cs)),
         "matmul operands too small"
     );
-    assert!(c.len() >= m * n, "matmul destination too small");
-    // SAFETY: the asserts above keep every index gemm touches inside the three slices, `c`
-    // does not alias `a` or `b` (it is borrowed mutably), and f32 is one of gemm's types.
+    // SAFETY: the assert keeps every read inside `a` and `b`; the caller vouches for `c`
+    // (which cannot alias the shared `a` and `b`); f32 is one of gemm's types.
     unsafe {
         gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
-            n as isize,
+            c_rs as isize,
             accumulate,
             a.as_ptr(),
             a_cs as isize,
@@ -103,74 +105,178 @@ fn matmul(
             false,
             false,
             false,
-            parallelism(),
+            par,
         );
     }
 }
 
-/// The im2col matrix (`cin_g·k·k × oh·ow`) of channels `c0..c0 + cin_g` of one image.
-fn im2col(x: &[f32], g: &Geometry, c0: usize, cols: &mut [f32]) {
+/// [`matmul_raw`] into a row-major `m × n` slice, on every core.
+fn matmul(
+    dims: (usize, usize, usize),
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(c.len() >= dims.0 * dims.1, "matmul destination too small");
+    // SAFETY: `c` is borrowed mutably and holds the m × n destination.
+    unsafe {
+        matmul_raw(
+            dims,
+            a,
+            a_strides,
+            b,
+            b_strides,
+            c.as_mut_ptr(),
+            dims.1,
+            accumulate,
+            Parallelism::Rayon(0),
+        )
+    }
+}
+
+/// The output of a convolution, written by several tasks at once, each into its own columns.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: the tasks sharing one `SharedOut` write disjoint elements (see `forward`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// About this many f32 of im2col columns per block (1 MiB): whole output rows, so that a
+/// block's columns stay in this CPU's L2 cache while the GEMM reads them, and the buffer stays
+/// small whatever the image size.
+const BLOCK_FLOATS: usize = 1 << 18;
+
+/// Output rows per im2col block.
+fn block_rows(g: &Geometry) -> usize {
     let (oh, ow) = g.out_hw();
-    let (k, s, p) = (g.k, g.stride, g.pad);
-    for c in 0..g.cin_g() {
-        let plane = &x[(c0 + c) * g.h * g.w..(c0 + c + 1) * g.h * g.w];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = ((c * k + ky) * k + kx) * oh * ow;
-                let dst = &mut cols[row..row + oh * ow];
-                for oy in 0..oh {
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    let line = &mut dst[oy * ow..(oy + 1) * ow];
-                    if iy < 0 || iy >= g.h as isize {
-                        line.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, d) in line.iter_mut().enumerate() {
-                        let ix = (ox * s + kx) as isize - p as isize;
-                        *d = if ix >= 0 && ix < g.w as isize {
-                            src[ix as usize]
-                        } else {
-                            0.0
-                        };
-                    }
-                }
+    (BLOCK_FLOATS / (g.patch() * ow).max(1)).clamp(1, oh.max(1))
+}
+
+/// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.
+fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
+    // First ox with ox·s + kx ≥ p; first ox with ox·s + kx ≥ p + w.
+    let first = |lim: usize| if kx >= lim { 0 } else { (lim - kx).div_ceil(s) };
+    let lo = first(p).min(out);
+    let hi = first(p + w).min(out);
+    (lo, hi.max(lo))
+}
+
+/// Fills one im2col row (kernel tap `(ky, kx)` of one input plane) for output rows `rows`.
+fn im2col_row(
+    plane: &[f32],
+    g: &Geometry,
+    (ky, kx): (usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
+    let (_, ow) = g.out_hw();
+    let (s, p) = (g.stride, g.pad);
+    let (lo, hi) = valid_range(ow, s, kx, p, g.w);
+    for (i, oy) in rows.enumerate() {
+        let line = &mut dst[i * ow..(i + 1) * ow];
+        let iy = (oy * s + ky).wrapping_sub(p);
+        if iy >= g.h || lo == hi {
+            line.fill(0.0);
+            continue;
+        }
+        line[..lo].fill(0.0);
+        line[hi..].fill(0.0);
+        let src = &plane[iy * g.w..(iy + 1) * g.w];
+        let first = lo * s + kx - p;
+        if s == 1 {
+            line[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+        } else {
+            for (d, &v) in line[lo..hi].iter_mut().zip(src[first..].iter().step_by(s)) {
+                *d = v;
             }
         }
     }
 }
 
-/// Adds the columns of `cols` back into channels `c0..` of `dx` (the transpose of im2col).
-fn col2im(cols: &[f32], g: &Geometry, c0: usize, dx: &mut [f32]) {
-    let (oh, ow) = g.out_hw();
+/// The im2col block (`cin_g·k·k × rows·ow`) of channels `c0..c0 + cin_g` of one image, for
+/// output rows `rows`; in parallel when `parallel`.
+fn im2col(
+    x: &[f32],
+    g: &Geometry,
+    c0: usize,
+    rows: std::ops::Range<usize>,
+    cols: &mut [f32],
+    parallel: bool,
+) {
+    use rayon::prelude::*;
+    let (_, ow) = g.out_hw();
+    let k = g.k;
+    let plane = g.h * g.w;
+    let n = rows.len() * ow;
+    let fill = |(row, dst): (usize, &mut [f32])| {
+        let (c, tap) = (row / (k * k), row % (k * k));
+        let src = &x[(c0 + c) * plane..(c0 + c + 1) * plane];
+        im2col_row(src, g, (tap / k, tap % k), rows.clone(), dst);
+    };
+    let cols = &mut cols[..g.patch() * n];
+    if parallel {
+        cols.par_chunks_mut(n)
+            .with_min_len((4096 / n).max(1))
+            .enumerate()
+            .for_each(fill);
+    } else {
+        cols.chunks_mut(n).enumerate().for_each(fill);
+    }
+}
+
+/// Adds the im2col block `cols` (output rows `rows`) back into channels `c0..` of `dx` (the
+/// transpose of im2col), one input channel per task.
+fn col2im(cols: &[f32], g: &Geometry, c0: usize, rows: std::ops::Range<usize>, dx: &mut [f32]) {
+    use rayon::prelude::*;
+    let (_, ow) = g.out_hw();
     let (k, s, p) = (g.k, g.stride, g.pad);
-    for c in 0..g.cin_g() {
-        let plane = &mut dx[(c0 + c) * g.h * g.w..(c0 + c + 1) * g.h * g.w];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = ((c * k + ky) * k + kx) * oh * ow;
-                let src = &cols[row..row + oh * ow];
-                for oy in 0..oh {
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let line = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, &v) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                        let ix = (ox * s + kx) as isize - p as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            line[ix as usize] += v;
+    let plane = g.h * g.w;
+    let n = rows.len() * ow;
+    dx[c0 * plane..(c0 + g.cin_g()) * plane]
+        .par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(c, plane)| {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let (lo, hi) = valid_range(ow, s, kx, p, g.w);
+                    let row = ((c * k + ky) * k + kx) * n;
+                    let src = &cols[row..row + n];
+                    for (i, oy) in rows.clone().enumerate() {
+                        let iy = (oy * s + ky).wrapping_sub(p);
+                        if iy >= g.h || lo == hi {
+                            continue;
+                        }
+                        let line = &mut plane[iy * g.w..(iy + 1) * g.w];
+                        let first = lo * s + kx - p;
+                        let vals = &src[i * ow + lo..i * ow + hi];
+                        if s == 1 {
+                            for (d, &v) in line[first..first + vals.len()].iter_mut().zip(vals) {
+                                *d += v;
+                            }
+                        } else {
+                            for (d, &v) in line[first..].iter_mut().step_by(s).zip(vals) {
+                                *d += v;
+                            }
                         }
                     }
                 }
             }
-        }
-    }
+        });
 }
 
 /// `conv(x) + bias` for `x` of `(n, cin, h, w)` and `weight` of `(cout, cin/groups, k, k)`,
 /// row-major; returns `(n, cout, oh, ow)`.
+///
+/// The work is split into tasks — one per image, group and block of output rows (the whole
+/// plane for a pointwise convolution, which reads its input as it is) — each writing its own
+/// columns of the output. With enough tasks to keep every core busy they run in parallel, each
+/// with a one-thread GEMM (a batch, large images); otherwise one at a time with the GEMM on
+/// every core.
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (cin_g, cout_g, patch) = (g.cin_g(), g.cout_g(), g.patch());
     let plane_out = oh * ow;
@@ -182,49 +288,69 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
             }
         }
     }
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![0f32; patch * plane_out]
-    };
-    for b in 0..g.n {
+    let rows = if g.is_pointwise() { oh } else { block_rows(g) };
+    let blocks = oh.div_ceil(rows.max(1));
+    let tasks = g.n * g.groups * blocks;
+    let out = SharedOut(y.as_mut_ptr());
+    let run = |task: usize, cols: &mut Vec<f32>, par: Parallelism| {
+        let (b, grp, blk) = (
+            task / (g.groups * blocks),
+            task / blocks % g.groups,
+            task % blocks,
+        );
+        let r = blk * rows..((blk + 1) * rows).min(oh);
+        let n = r.len() * ow;
         let xb = &x[b * g.cin * g.h * g.w..(b + 1) * g.cin * g.h * g.w];
-        for grp in 0..g.groups {
-            let w = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
-            let start = (b * g.cout + grp * cout_g) * plane_out;
-            let yg = &mut y[start..start + cout_g * plane_out];
-            let rhs: &[f32] = if g.is_pointwise() {
-                &xb[grp * cin_g * plane_out..(grp + 1) * cin_g * plane_out]
-            } else {
-                im2col(xb, g, grp * cin_g, &mut cols);
-                &cols
-            };
-            matmul(
-                (cout_g, plane_out, patch),
+        let rhs: &[f32] = if g.is_pointwise() {
+            &xb[grp * cin_g * plane_out..(grp + 1) * cin_g * plane_out]
+        } else {
+            cols.resize(patch * n, 0.0);
+            im2col(xb, g, grp * cin_g, r.clone(), cols, !matches!(par, Parallelism::None));
+            cols
+        };
+        let w = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
+        let start = (b * g.cout + grp * cout_g) * plane_out + r.start * ow;
+        // SAFETY: this task alone writes output rows `r` of channels `grp·cout_g..` of image
+        // `b`: rows `start + i·plane_out .. + n` for `i < cout_g`, all inside `y`, which
+        // outlives the tasks and is not read meanwhile.
+        unsafe {
+            let out = out;
+            matmul_raw(
+                (cout_g, n, patch),
                 w,
                 (patch, 1),
                 rhs,
-                (plane_out, 1),
-                yg,
+                (n, 1),
+                out.0.add(start),
+                plane_out,
                 bias.is_some(),
+                par,
             );
+        }
+    };
+    if tasks >= 2 * rayon::current_num_threads() {
+        (0..tasks)
+            .into_par_iter()
+            .for_each_init(Vec::new, |cols, t| run(t, cols, Parallelism::None));
+    } else {
+        let mut cols = Vec::new();
+        for t in 0..tasks {
+            run(t, &mut cols, Parallelism::Rayon(0));
         }
     }
     y
 }
 
-/// `∂L/∂x` from `∂L/∂y` (`(n, cout, oh, ow)`), for the geometry of the forward pass.
+/// `∂L/∂x` from `∂L/∂y` (`(n, cout, oh, ow)`), for the geometry of the forward pass: per block
+/// of output rows, `cols = Wᵀ · dY` then col2im.
 pub fn backward(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
     let (cin_g, cout_g, patch) = (g.cin_g(), g.cout_g(), g.patch());
     let plane_out = oh * ow;
     let plane_in = g.h * g.w;
     let mut dx = vec![0f32; g.n * g.cin * plane_in];
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![0f32; patch * plane_out]
-    };
+    let rows = block_rows(g);
+    let mut cols = Vec::new();
     for b in 0..g.n {
         for grp in 0..g.groups {
             let w = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
@@ -243,17 +369,22 @@ pub fn backward(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
                     dst,
                     false,
                 );
-            } else {
+                continue;
+            }
+            for oy in (0..oh).step_by(rows) {
+                let r = oy..(oy + rows).min(oh);
+                let n = r.len() * ow;
+                cols.resize(patch * n, 0.0);
                 matmul(
-                    (patch, plane_out, cout_g),
+                    (patch, n, cout_g),
                     w,
                     (1, patch),
-                    dyg,
+                    &dyg[oy * ow..],
                     (plane_out, 1),
                     &mut cols,
                     false,
                 );
-                col2im(&cols, g, grp * cin_g, dxb);
+                col2im(&cols, g, grp * cin_g, r, dxb);
             }
         }
     }
