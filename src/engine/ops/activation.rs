@@ -1,8 +1,11 @@
-//! ReLU and ReLU6 backward passes, plain (PyTorch's: no gradient at x = 0) or guided.
+//! ReLU and ReLU6, and their backward passes, plain (PyTorch's: no gradient at x = 0) or
+//! guided; on the CPU each is one parallel pass with one allocation (candle's ops make a tensor
+//! per step: mask, cast, multiply).
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 
 use super::Grad;
+use super::gemm_conv::with_cpu_slice;
 use crate::engine::error::Result;
 
 fn relu_mask(x: &Tensor, six: bool) -> Result<Tensor> {
@@ -14,7 +17,80 @@ fn relu_mask(x: &Tensor, six: bool) -> Result<Tensor> {
     })
 }
 
+/// Elements per parallel task of the element-wise passes below.
+const CHUNK: usize = 1 << 14;
+
+/// Whether `t` takes the CPU element-wise path.
+fn on_cpu(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// `f(a[i], b[i])` for every element, in parallel chunks, as a tensor of `a`'s shape.
+fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Tensor> {
+    use rayon::prelude::*;
+    let mut out = vec![0f32; a.elem_count()];
+    with_cpu_slice(a, |a| {
+        with_cpu_slice(b, |b| {
+            out.par_chunks_mut(CHUNK)
+                .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+                .for_each(|(o, (a, b))| {
+                    for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                        *o = f(a, b);
+                    }
+                })
+        })
+    })??;
+    Ok(Tensor::from_vec(out, a.dims(), a.device())?)
+}
+
+/// ReLU (or ReLU6) in place on the CPU: the epilogue of a convolution.
+pub(super) fn clamp_in_place(v: &mut [f32], six: bool) {
+    let hi = if six { 6.0 } else { f32::INFINITY };
+    for x in v {
+        // NaN stays NaN, as in PyTorch.
+        if *x < 0.0 {
+            *x = 0.0;
+        } else if *x > hi {
+            *x = hi;
+        }
+    }
+}
+
+/// ReLU / ReLU6 forward.
+pub(super) fn activation_forward(x: &Tensor, six: bool) -> Result<Tensor> {
+    if !on_cpu(x) {
+        return Ok(if six { x.clamp(0f32, 6f32)? } else { x.relu()? });
+    }
+    zip_map(x, x, |v, _| {
+        let mut v = [v];
+        clamp_in_place(&mut v, six);
+        v[0]
+    })
+}
+
+/// `post(a + b)` for a residual connection, ReLU when `relu`, in one pass on the CPU.
+pub(super) fn add_maybe_relu(a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    if !on_cpu(a) || a.dims() != b.dims() {
+        let s = a.add(b)?;
+        return Ok(if relu { s.relu()? } else { s });
+    }
+    zip_map(a, b, |a, b| if relu { (a + b).max(0.0) } else { a + b })
+}
+
+/// The gradient through ReLU / ReLU6 given `x`, its input — or its output: `y > 0` exactly
+/// where `x > 0`, and `0 < y < 6` exactly where `0 < x < 6`, so either gives the same mask.
 pub(super) fn activation_backward(x: &Tensor, g: &Tensor, six: bool, mode: Grad) -> Result<Tensor> {
+    if on_cpu(x) && on_cpu(g) && x.dims() == g.dims() {
+        let hi = if six { 6.0 } else { f32::INFINITY };
+        let guided = mode == Grad::Guided;
+        return zip_map(x, g, |x, g| {
+            if x > 0.0 && x < hi && (!guided || g > 0.0) {
+                g
+            } else {
+                0.0
+            }
+        });
+    }
     let g = match mode {
         Grad::Plain => g.clone(),
         Grad::Guided => g.relu()?,

@@ -115,7 +115,7 @@ impl Conv2d {
         }
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn count_flops(&self, x: &Tensor) {
         if let Ok((n, _, h, w)) = x.dims4() {
             let k = self.kernel();
             let (oh, ow) = (
@@ -125,17 +125,36 @@ impl Conv2d {
             let per_output = self.weight.dims()[1] * k * k;
             super::count_flops(2 * (n * self.out_channels() * oh * ow * per_output) as u64);
         }
-        if Self::on_cpu(x) && !self.is_depthwise(x) {
-            let (n, cin, h, w) = x.dims4()?;
-            let g = self.geometry(n, cin, h, w);
-            let (weight, bias) = self.host()?;
-            let y = gemm_conv::with_cpu_slice(x, |x| {
-                gemm_conv::forward(x, weight, bias.as_deref(), &g)
-            })?;
-            let (oh, ow) = g.out_hw();
-            return gemm_conv::tensor(y, (n, g.cout, oh, ow));
+    }
+
+    /// The matrix-product path with an optional ReLU (`Some(false)`) / ReLU6 (`Some(true)`)
+    /// epilogue; `None` where it does not apply (other devices, depthwise).
+    fn forward_gemm(&self, x: &Tensor, act: Option<bool>) -> Result<Option<Tensor>> {
+        if !Self::on_cpu(x) || self.is_depthwise(x) {
+            return Ok(None);
         }
+        self.count_flops(x);
+        let (n, cin, h, w) = x.dims4()?;
+        let g = self.geometry(n, cin, h, w);
+        let (weight, bias) = self.host()?;
+        let y = gemm_conv::with_cpu_slice(x, |x| {
+            gemm_conv::forward(x, weight, bias.as_deref(), &g, act)
+        })?;
+        let (oh, ow) = g.out_hw();
+        Ok(Some(gemm_conv::tensor(y, (n, g.cout, oh, ow))?))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(y) = self.forward_gemm(x, None)? {
+            return Ok(y);
+        }
+        self.count_flops(x);
         self.forward_candle(x)
+    }
+
+    /// `ReLU(conv(x))` (ReLU6 when `six`) in one pass where the CPU path applies.
+    pub fn forward_clamped(&self, x: &Tensor, six: bool) -> Result<Option<Tensor>> {
+        self.forward_gemm(x, Some(six))
     }
 
     /// The forward pass through candle's convolution (other devices, and the reference).

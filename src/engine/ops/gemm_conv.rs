@@ -12,7 +12,6 @@
 use candle_core::{Device, Tensor};
 use gemm::{Parallelism, gemm};
 
-
 use crate::engine::error::Result;
 
 /// The shape of one convolution.
@@ -275,7 +274,16 @@ fn col2im(cols: &[f32], g: &Geometry, c0: usize, rows: std::ops::Range<usize>, d
 /// columns of the output. With enough tasks to keep every core busy they run in parallel, each
 /// with a one-thread GEMM (a batch, large images); otherwise one at a time with the GEMM on
 /// every core.
-pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+///
+/// `act`: ReLU (`Some(false)`) or ReLU6 (`Some(true)`) applied by each task to the rows it has
+/// just written, while they are in cache.
+pub fn forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+    act: Option<bool>,
+) -> Vec<f32> {
     use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (cin_g, cout_g, patch) = (g.cin_g(), g.cout_g(), g.patch());
@@ -305,7 +313,14 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
             &xb[grp * cin_g * plane_out..(grp + 1) * cin_g * plane_out]
         } else {
             cols.resize(patch * n, 0.0);
-            im2col(xb, g, grp * cin_g, r.clone(), cols, !matches!(par, Parallelism::None));
+            im2col(
+                xb,
+                g,
+                grp * cin_g,
+                r.clone(),
+                cols,
+                !matches!(par, Parallelism::None),
+            );
             cols
         };
         let w = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
@@ -326,6 +341,12 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
                 bias.is_some(),
                 par,
             );
+            if let Some(six) = act {
+                for i in 0..cout_g {
+                    let row = std::slice::from_raw_parts_mut(out.0.add(start + i * plane_out), n);
+                    super::activation::clamp_in_place(row, six);
+                }
+            }
         }
     };
     if tasks >= 2 * rayon::current_num_threads() {
@@ -455,6 +476,7 @@ mod tests {
                 &cpu_data(&w)?,
                 Some(&bias.to_vec1::<f32>()?),
                 &g,
+                None,
             );
             let want = cpu_data(&want)?;
             assert_eq!(got.len(), want.len());

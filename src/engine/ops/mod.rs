@@ -56,7 +56,7 @@ pub enum Grad {
 /// What a forward pass keeps for the backward pass of one op.
 pub enum Saved {
     None,
-    /// The op's input (activations).
+    /// The op's input (activations); for ReLU / ReLU6, its input or its output.
     Input(Tensor),
     /// The spatial size of the op's input.
     Hw(usize, usize),
@@ -71,6 +71,7 @@ pub enum Saved {
     Residual {
         main: Vec<Saved>,
         shortcut: Vec<Saved>,
+        /// The block's output: with a ReLU after the sum, its mask is the sum's.
         sum: Tensor,
     },
 }
@@ -109,15 +110,33 @@ pub enum Op {
 }
 
 /// Runs `ops` in order; with `tape`, records what their backward passes need.
+///
+/// A convolution followed by ReLU / ReLU6 runs as one op on the CPU (the activation is the
+/// GEMM's epilogue); the activation's tape then holds its output, which gives the same
+/// gradient mask as its input (see [`activation::activation_backward`]).
 pub fn forward_seq(ops: &[Op], x: &Tensor, tape: bool) -> Result<(Tensor, Vec<Saved>)> {
     let mut x = x.clone();
     let mut saved = Vec::with_capacity(if tape { ops.len() } else { 0 });
-    for op in ops {
-        let (y, s) = op.forward(&x, tape)?;
+    let mut i = 0;
+    while i < ops.len() {
+        if let (Op::Conv(c), Some(act @ (Op::Relu | Op::Relu6))) = (&ops[i], ops.get(i + 1)) {
+            let (_, _, h, w) = x.dims4()?;
+            if let Some(y) = c.forward_clamped(&x, matches!(act, Op::Relu6))? {
+                if tape {
+                    saved.push(Saved::Hw(h, w));
+                    saved.push(Saved::Input(y.clone()));
+                }
+                x = y;
+                i += 2;
+                continue;
+            }
+        }
+        let (y, s) = ops[i].forward(&x, tape)?;
         if tape {
             saved.push(s);
         }
         x = y;
+        i += 1;
     }
     Ok((x, saved))
 }
@@ -147,8 +166,14 @@ impl Op {
                 let y = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
                 (y, keep(Saved::Pads([t, b, l, r])))
             }
-            Op::Relu => (x.relu()?, keep(Saved::Input(x.clone()))),
-            Op::Relu6 => (x.clamp(0f32, 6f32)?, keep(Saved::Input(x.clone()))),
+            Op::Relu => (
+                activation::activation_forward(x, false)?,
+                keep(Saved::Input(x.clone())),
+            ),
+            Op::Relu6 => (
+                activation::activation_forward(x, true)?,
+                keep(Saved::Input(x.clone())),
+            ),
             Op::MaxPool(p) => {
                 let (y, arg) = p.forward(x)?;
                 (y, keep(Saved::Argmax(arg, x.dims().to_vec())))
@@ -187,14 +212,13 @@ impl Op {
             } => {
                 let (a, sm) = forward_seq(main, x, tape)?;
                 let (b, ss) = forward_seq(shortcut, x, tape)?;
-                let sum = a.add(&b)?;
-                let y = if *post_relu { sum.relu()? } else { sum.clone() };
+                let y = activation::add_maybe_relu(&a, &b, *post_relu)?;
                 (
-                    y,
+                    y.clone(),
                     keep(Saved::Residual {
                         main: sm,
                         shortcut: ss,
-                        sum,
+                        sum: y,
                     }),
                 )
             }

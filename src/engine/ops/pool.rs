@@ -18,43 +18,46 @@ impl MaxPool {
     }
 
     /// Output and flat argmax per output element (index into the input's `h * w` plane). Runs
-    /// on the CPU; other devices copy through it.
+    /// on the CPU, one plane per task; other devices copy through it.
     pub(super) fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        use rayon::prelude::*;
         let (n, c, h, w) = x.dims4()?;
         let (oh, ow) = (self.out_size(h), self.out_size(w));
-        let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; n * c * oh * ow];
         let mut arg = vec![0u32; n * c * oh * ow];
-        let (k, s, p) = (
-            self.kernel as isize,
-            self.stride as isize,
-            self.padding as isize,
-        );
-        for plane in 0..n * c {
-            let src = &data[plane * h * w..(plane + 1) * h * w];
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let pool_plane = |src: &[f32], out: &mut [f32], arg: &mut [u32]| {
             for oy in 0..oh {
-                let y0 = oy as isize * s - p;
-                let (ya, yb) = (y0.max(0) as usize, ((y0 + k) as usize).min(h));
+                let y0 = oy * s;
+                let (ya, yb) = (y0.saturating_sub(p), (y0 + k - p).min(h));
                 for ox in 0..ow {
-                    let x0 = ox as isize * s - p;
-                    let (xa, xb) = (x0.max(0) as usize, ((x0 + k) as usize).min(w));
+                    let x0 = ox * s;
+                    let (xa, xb) = (x0.saturating_sub(p), (x0 + k - p).min(w));
                     let mut best = f32::NEG_INFINITY;
                     let mut best_i = ya * w + xa;
                     for yy in ya..yb {
-                        for xx in xa..xb {
-                            let v = src[yy * w + xx];
+                        let row = &src[yy * w + xa..yy * w + xb];
+                        for (i, &v) in row.iter().enumerate() {
                             if v > best || v.is_nan() {
                                 best = v;
-                                best_i = yy * w + xx;
+                                best_i = yy * w + xa + i;
                             }
                         }
                     }
-                    let o = plane * oh * ow + oy * ow + ox;
-                    out[o] = best;
-                    arg[o] = best_i as u32;
+                    out[oy * ow + ox] = best;
+                    arg[oy * ow + ox] = best_i as u32;
                 }
             }
-        }
+        };
+        let x_cpu = x.to_device(&Device::Cpu)?;
+        super::gemm_conv::with_cpu_slice(&x_cpu, |data| {
+            out.par_chunks_mut(oh * ow)
+                .zip(arg.par_chunks_mut(oh * ow))
+                .enumerate()
+                .for_each(|(plane, (out, arg))| {
+                    pool_plane(&data[plane * h * w..(plane + 1) * h * w], out, arg)
+                });
+        })?;
         let dev = x.device();
         let out = Tensor::from_vec(out, (n, c, oh, ow), dev)?;
         let arg = Tensor::from_vec(arg, (n * c, oh * ow), dev)?;
