@@ -4,6 +4,13 @@ mod cli;
 
 use std::process::ExitCode;
 
+/// mimalloc keeps freed pages for a while: glibc's malloc maps every allocation over 32 MiB
+/// afresh and unmaps it on free, and a batch of activations (32 masked inputs of Score-CAM or
+/// the faithfulness curves) is hundreds of MiB per layer — page faults and TLB shootdowns
+/// cost a third of a batched forward pass on this machine (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Metadata;
 use super::{ARCHITECTURES, CamHead, Node, Weights};
 use crate::engine::error::{Error, Result};
-use crate::engine::ops::{Grad, Saved, backward_seq, forward_seq};
+use crate::engine::ops::{Grad, Op, Saved, backward_seq, forward_seq};
 use crate::engine::preprocess::Preprocess;
 
 /// One explainable layer, for listings.
@@ -349,9 +349,29 @@ impl Model {
             }
         };
         let mut x = x.to_device(&self.device)?;
-        for n in &self.nodes[start..] {
+        let nodes = &self.nodes[start..];
+        let mut i = 0;
+        while i < nodes.len() {
             check()?;
-            x = forward_seq(&n.ops, &x, false)?.0;
+            // A node ending in a convolution and a node that is only its ReLU (VGG's layout)
+            // run as one convolution with the ReLU as its epilogue: nothing is recorded here.
+            if let (Some((Op::Conv(c), head)), Some([act @ (Op::Relu | Op::Relu6)])) = (
+                nodes[i].ops.split_last(),
+                nodes.get(i + 1).map(|n| n.ops.as_slice()),
+            ) {
+                let y = forward_seq(head, &x, false)?.0;
+                x = match c.forward_clamped(&y, matches!(act, Op::Relu6))? {
+                    Some(z) => {
+                        i += 1;
+                        z
+                    }
+                    None => c.forward(&y)?,
+                };
+                i += 1;
+                continue;
+            }
+            x = forward_seq(&nodes[i].ops, &x, false)?.0;
+            i += 1;
         }
         match x.dims() {
             [_, c] if *c == self.num_classes => Ok(x),

@@ -47,12 +47,10 @@ fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Result
 pub(super) fn clamp_in_place(v: &mut [f32], six: bool) {
     let hi = if six { 6.0 } else { f32::INFINITY };
     for x in v {
-        // NaN stays NaN, as in PyTorch.
-        if *x < 0.0 {
-            *x = 0.0;
-        } else if *x > hi {
-            *x = hi;
-        }
+        // Selects, not `max` / `min`: NaN stays NaN, as in PyTorch (and the loop vectorizes).
+        let t = *x;
+        let t = if t < 0.0 { 0.0 } else { t };
+        *x = if t > hi { hi } else { t };
     }
 }
 

@@ -127,19 +127,25 @@ impl Conv2d {
         }
     }
 
-    /// The matrix-product path with an optional ReLU (`Some(false)`) / ReLU6 (`Some(true)`)
-    /// epilogue; `None` where it does not apply (other devices, depthwise).
+    /// The CPU path (matrix products; depthwise by direct loops) with an optional ReLU
+    /// (`Some(false)`) / ReLU6 (`Some(true)`) epilogue; `None` on other devices.
     fn forward_gemm(&self, x: &Tensor, act: Option<bool>) -> Result<Option<Tensor>> {
-        if !Self::on_cpu(x) || self.is_depthwise(x) {
+        if !Self::on_cpu(x) {
             return Ok(None);
         }
         self.count_flops(x);
         let (n, cin, h, w) = x.dims4()?;
         let g = self.geometry(n, cin, h, w);
         let (weight, bias) = self.host()?;
-        let y = gemm_conv::with_cpu_slice(x, |x| {
-            gemm_conv::forward(x, weight, bias.as_deref(), &g, act)
-        })?;
+        let y = if self.is_depthwise(x) {
+            gemm_conv::with_cpu_slice(x, |x| {
+                depthwise::forward(x, weight, bias.as_deref(), &g, act)
+            })?
+        } else {
+            gemm_conv::with_cpu_slice(x, |x| {
+                gemm_conv::forward(x, weight, bias.as_deref(), &g, act)
+            })?
+        };
         let (oh, ow) = g.out_hw();
         Ok(Some(gemm_conv::tensor(y, (n, g.cout, oh, ow))?))
     }
@@ -160,7 +166,12 @@ impl Conv2d {
     /// The forward pass through candle's convolution (other devices, and the reference).
     pub fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.is_depthwise(x) {
-            depthwise::forward(x, &self.weight, self.stride, self.padding)?
+            let (n, cin, h, w) = x.dims4()?;
+            let g = self.geometry(n, cin, h, w);
+            let wv = gemm_conv::cpu_data(&self.weight)?;
+            let y = gemm_conv::with_cpu_slice(x, |x| depthwise::forward(x, &wv, None, &g, None))?;
+            let (oh, ow) = g.out_hw();
+            gemm_conv::tensor(y, (n, g.cout, oh, ow))?.to_device(x.device())?
         } else {
             x.conv2d(&self.weight, self.padding, self.stride, 1, self.groups)?
         };
@@ -231,46 +242,61 @@ mod depthwise {
     use candle_core::Tensor;
     use rayon::prelude::*;
 
-    use super::gemm_conv::cpu_data;
+    use super::super::activation::clamp_in_place;
+    use super::gemm_conv::{Geometry, cpu_data, valid_range};
     use crate::engine::error::Result;
 
-    fn out_size(n: usize, k: usize, s: usize, p: usize) -> usize {
-        (n + 2 * p - k) / s + 1
-    }
-
-    pub fn forward(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
-        let (n, c, h, wd) = x.dims4()?;
-        let k = w.dims()[3];
-        let (oh, ow) = (out_size(h, k, s, p), out_size(wd, k, s, p));
-        let (xv, wv) = (cpu_data(x)?, cpu_data(w)?);
-        let mut out = vec![0f32; n * c * oh * ow];
-        // One plane per task, on every core.
+    /// One plane per task, on every core: the bias as the initial value, each tap a
+    /// multiply-add of a contiguous (stride 1) or strided run of an input row, then the
+    /// ReLU / ReLU6 of `act`.
+    pub fn forward(
+        x: &[f32],
+        wv: &[f32],
+        bias: Option<&[f32]>,
+        g: &Geometry,
+        act: Option<bool>,
+    ) -> Vec<f32> {
+        let (c, h, wd, k, s, p) = (g.cin, g.h, g.w, g.k, g.stride, g.pad);
+        let (oh, ow) = g.out_hw();
+        let mut out = vec![0f32; g.n * c * oh * ow];
         out.par_chunks_mut(oh * ow)
             .enumerate()
             .for_each(|(plane, dst)| {
                 let ch = plane % c;
-                let src = &xv[plane * h * wd..(plane + 1) * h * wd];
+                dst.fill(bias.map_or(0.0, |b| b[ch]));
+                let src = &x[plane * h * wd..(plane + 1) * h * wd];
                 for ky in 0..k {
                     for kx in 0..k {
                         let wt = wv[(ch * k + ky) * k + kx];
+                        let (lo, hi) = valid_range(ow, s, kx, p, wd);
+                        if lo == hi {
+                            continue;
+                        }
+                        let first = lo * s + kx - p;
                         for oy in 0..oh {
-                            let iy = (oy * s + ky) as isize - p as isize;
-                            if iy < 0 || iy >= h as isize {
+                            let iy = (oy * s + ky).wrapping_sub(p);
+                            if iy >= h {
                                 continue;
                             }
-                            let row = &src[iy as usize * wd..(iy as usize + 1) * wd];
-                            let drow = &mut dst[oy * ow..(oy + 1) * ow];
-                            for (ox, d) in drow.iter_mut().enumerate() {
-                                let ix = (ox * s + kx) as isize - p as isize;
-                                if ix >= 0 && ix < wd as isize {
-                                    *d += row[ix as usize] * wt;
+                            let row = &src[iy * wd + first..(iy + 1) * wd];
+                            let drow = &mut dst[oy * ow + lo..oy * ow + hi];
+                            if s == 1 {
+                                for (d, &v) in drow.iter_mut().zip(row) {
+                                    *d += v * wt;
+                                }
+                            } else {
+                                for (d, &v) in drow.iter_mut().zip(row.iter().step_by(s)) {
+                                    *d += v * wt;
                                 }
                             }
                         }
                     }
                 }
+                if let Some(six) = act {
+                    clamp_in_place(dst, six);
+                }
             });
-        Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
+        out
     }
 
     /// `dL/dx` for an input of spatial size `(h, wd)`.
@@ -428,8 +454,17 @@ mod tests {
             let w = Tensor::randn(0f32, 1f32, (c, 1, k, k), &dev)?;
             let fast = Conv2d::new(w.clone(), None, s, p, c)?.forward(&x)?;
             let slow = x.conv2d(&w, p, s, 1, c)?;
-            let d = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let d = (fast - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(d < 1e-4, "c{c} k{k} s{s} p{p}: {d}");
+            // With a bias and ReLU6 as the epilogue (the built-in model's blocks).
+            let bias = Tensor::randn(0f32, 3f32, c, &dev)?;
+            let conv = Conv2d::new(w.clone(), Some(bias.clone()), s, p, c)?;
+            let fast = conv.forward_clamped(&x, true)?.expect("the CPU path");
+            let slow = slow
+                .broadcast_add(&bias.reshape((1, c, 1, 1))?)?
+                .clamp(0f32, 6f32)?;
+            let d = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "c{c} k{k} s{s} p{p} with bias, ReLU6: {d}");
         }
         Ok(())
     }

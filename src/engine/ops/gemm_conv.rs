@@ -143,6 +143,16 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The element at `offset` (a method, so that closures capture the whole `SharedOut`).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the output.
+    unsafe fn at(&self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// About this many f32 of im2col columns per block (1 MiB): whole output rows, so that a
 /// block's columns stay in this CPU's L2 cache while the GEMM reads them, and the buffer stays
 /// small whatever the image size.
@@ -155,7 +165,7 @@ fn block_rows(g: &Geometry) -> usize {
 }
 
 /// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.
-fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
+pub(super) fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
     // First ox with ox·s + kx ≥ p; first ox with ox·s + kx ≥ p + w.
     let first = |lim: usize| if kx >= lim { 0 } else { (lim - kx).div_ceil(s) };
     let lo = first(p).min(out);
@@ -329,21 +339,20 @@ pub fn forward(
         // `b`: rows `start + i·plane_out .. + n` for `i < cout_g`, all inside `y`, which
         // outlives the tasks and is not read meanwhile.
         unsafe {
-            let out = out;
             matmul_raw(
                 (cout_g, n, patch),
                 w,
                 (patch, 1),
                 rhs,
                 (n, 1),
-                out.0.add(start),
+                out.at(start),
                 plane_out,
                 bias.is_some(),
                 par,
             );
             if let Some(six) = act {
                 for i in 0..cout_g {
-                    let row = std::slice::from_raw_parts_mut(out.0.add(start + i * plane_out), n);
+                    let row = std::slice::from_raw_parts_mut(out.at(start + i * plane_out), n);
                     super::activation::clamp_in_place(row, six);
                 }
             }
