@@ -8,6 +8,7 @@ use candle_core::{DType, Tensor};
 
 use super::gemm_conv::{self, Geometry};
 use super::norm::BatchNorm;
+use super::winograd;
 use crate::engine::error::Result;
 
 /// A 2-D convolution (square kernel), with BatchNorm optionally folded in at load.
@@ -22,6 +23,10 @@ pub struct Conv2d {
     backward_weight: OnceLock<Tensor>,
     /// The kernel and bias as f32 host data for the CPU path, made on first use.
     host: OnceLock<(Vec<f32>, Option<Vec<f32>>)>,
+    /// The Winograd-transformed kernel (stride-1 3×3 convolutions), made on first use.
+    winograd: OnceLock<Vec<f32>>,
+    /// The same for the input gradient (flipped, channel-transposed kernel).
+    winograd_back: OnceLock<Vec<f32>>,
 }
 
 impl Conv2d {
@@ -47,6 +52,8 @@ impl Conv2d {
             groups,
             backward_weight: OnceLock::new(),
             host: OnceLock::new(),
+            winograd: OnceLock::new(),
+            winograd_back: OnceLock::new(),
         })
     }
 
@@ -141,6 +148,11 @@ impl Conv2d {
             gemm_conv::with_cpu_slice(x, |x| {
                 depthwise::forward(x, weight, bias.as_deref(), &g, act)
             })?
+        } else if winograd::applies(&g) {
+            let u = self
+                .winograd
+                .get_or_init(|| winograd::transform_kernel(weight, g.cout, g.cin));
+            gemm_conv::with_cpu_slice(x, |x| winograd::forward(x, u, bias.as_deref(), &g, act))?
         } else {
             gemm_conv::with_cpu_slice(x, |x| {
                 gemm_conv::forward(x, weight, bias.as_deref(), &g, act)
@@ -189,6 +201,25 @@ impl Conv2d {
             let geom = self.geometry(n, cin, h, w);
             debug_assert_eq!(cout, geom.cout);
             let (weight, _) = self.host()?;
+            // A stride-1 3×3 convolution's input gradient is the full correlation of the
+            // output gradient with the flipped, channel-transposed kernel: Winograd again.
+            let (oh, ow) = geom.out_hw();
+            let back = Geometry {
+                cin: geom.cout,
+                cout: geom.cin,
+                h: oh,
+                w: ow,
+                pad: 2usize.wrapping_sub(geom.pad),
+                ..geom
+            };
+            if winograd::applies(&geom) && winograd::applies(&back) && back.out_hw() == (h, w) {
+                let u = self.winograd_back.get_or_init(|| {
+                    winograd::transform_kernel(&winograd::flipped(weight, cout, cin), cin, cout)
+                });
+                let dx =
+                    gemm_conv::with_cpu_slice(g, |dy| winograd::forward(dy, u, None, &back, None))?;
+                return gemm_conv::tensor(dx, (n, cin, h, w));
+            }
             let dx = gemm_conv::with_cpu_slice(g, |dy| gemm_conv::backward(dy, weight, &geom))?;
             return gemm_conv::tensor(dx, (n, cin, h, w));
         }
@@ -380,6 +411,8 @@ mod tests {
             (1, 64, 16, 3, 1, 1, 1, 70),
             (4, 16, 8, 3, 2, 1, 1, 20),
             (5, 8, 16, 1, 1, 0, 1, 9),
+            // Large enough for Winograd, forward and input gradient (ops::winograd).
+            (1, 16, 16, 3, 1, 1, 1, 112),
         ] {
             let x = Tensor::randn(0f32, 1f32, (n, cin, h, h + 2), &dev)?;
             let w = Tensor::randn(0f32, 1f32, (cout, cin / groups, k, k), &dev)?;

@@ -62,7 +62,7 @@ impl Geometry {
 /// `c` must be valid for writes at `i·c_rs + j` for every `i < m`, `j < n`, and no other thread
 /// may touch those elements during the call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul_raw(
+pub(super) unsafe fn matmul_raw(
     (m, n, k): (usize, usize, usize),
     a: &[f32],
     (a_rs, a_cs): (usize, usize),
@@ -138,7 +138,7 @@ fn matmul(
 
 /// The output of a convolution, written by several tasks at once, each into its own columns.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 // SAFETY: the tasks sharing one `SharedOut` write disjoint elements (see `forward`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
@@ -148,7 +148,7 @@ impl SharedOut {
     ///
     /// # Safety
     /// `offset` must lie inside the output.
-    unsafe fn at(&self, offset: usize) -> *mut f32 {
+    pub(super) unsafe fn at(&self, offset: usize) -> *mut f32 {
         unsafe { self.0.add(offset) }
     }
 }

@@ -14,6 +14,7 @@ mod gemm_conv;
 mod linear;
 mod norm;
 mod pool;
+mod winograd;
 
 use candle_core::Tensor;
 
