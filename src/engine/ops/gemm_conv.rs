@@ -371,9 +371,28 @@ pub fn forward(
     y
 }
 
-/// `∂L/∂x` from `∂L/∂y` (`(n, cout, oh, ow)`), for the geometry of the forward pass: per block
-/// of output rows, `cols = Wᵀ · dY` then col2im.
-pub fn backward(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+/// Each group's `(cout_g, patch)` block of `weight` transposed to `(patch, cout_g)`: the
+/// operand of [`backward`].
+pub fn transposed(weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let (cout_g, patch) = (g.cout_g(), g.patch());
+    let mut t = vec![0f32; weight.len()];
+    for grp in 0..g.groups {
+        let (src, dst) = (
+            &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch],
+            &mut t[grp * cout_g * patch..(grp + 1) * cout_g * patch],
+        );
+        for j in 0..cout_g {
+            for i in 0..patch {
+                dst[i * cout_g + j] = src[j * patch + i];
+            }
+        }
+    }
+    t
+}
+
+/// `∂L/∂x` from `∂L/∂y` (`(n, cout, oh, ow)`), for the geometry of the forward pass, with
+/// `weight_t` from [`transposed`]: per block of output rows, `cols = Wᵀ · dY` then col2im.
+pub fn backward(dy: &[f32], weight_t: &[f32], g: &Geometry) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
     let (cin_g, cout_g, patch) = (g.cin_g(), g.cout_g(), g.patch());
     let plane_out = oh * ow;
@@ -383,17 +402,17 @@ pub fn backward(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let mut cols = Vec::new();
     for b in 0..g.n {
         for grp in 0..g.groups {
-            let w = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
+            let w = &weight_t[grp * cout_g * patch..(grp + 1) * cout_g * patch];
             let start = (b * g.cout + grp * cout_g) * plane_out;
             let dyg = &dy[start..start + cout_g * plane_out];
             let dxb = &mut dx[b * g.cin * plane_in..(b + 1) * g.cin * plane_in];
-            // Wᵀ (patch × cout_g): element (i, j) is w[j·patch + i].
+            // Wᵀ (patch × cout_g), row-major.
             if g.is_pointwise() {
                 let dst = &mut dxb[grp * cin_g * plane_in..(grp + 1) * cin_g * plane_in];
                 matmul(
                     (patch, plane_out, cout_g),
                     w,
-                    (1, patch),
+                    (cout_g, 1),
                     dyg,
                     (plane_out, 1),
                     dst,
@@ -408,7 +427,7 @@ pub fn backward(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
                 matmul(
                     (patch, n, cout_g),
                     w,
-                    (1, patch),
+                    (cout_g, 1),
                     &dyg[oy * ow..],
                     (plane_out, 1),
                     &mut cols,
