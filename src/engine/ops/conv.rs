@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use candle_core::{DType, Tensor};
 
+use super::depthwise;
 use super::gemm_conv::{self, Geometry};
 use super::norm::BatchNorm;
 use super::winograd;
@@ -276,108 +277,6 @@ impl Conv2d {
 ///
 /// The forward and backward loops mirror each other on purpose: folding them into one visitor
 /// taking a closure per tap was measured twice as slow (the row slices here vectorize).
-mod depthwise {
-    use candle_core::Tensor;
-    use rayon::prelude::*;
-
-    use super::super::activation::clamp_in_place;
-    use super::gemm_conv::{Geometry, cpu_data, valid_range};
-    use crate::engine::error::Result;
-
-    /// One plane per task, on every core: the bias as the initial value, each tap a
-    /// multiply-add of a contiguous (stride 1) or strided run of an input row, then the
-    /// ReLU / ReLU6 of `act`.
-    pub fn forward(
-        x: &[f32],
-        wv: &[f32],
-        bias: Option<&[f32]>,
-        g: &Geometry,
-        act: Option<bool>,
-    ) -> Vec<f32> {
-        let (c, h, wd, k, s, p) = (g.cin, g.h, g.w, g.k, g.stride, g.pad);
-        let (oh, ow) = g.out_hw();
-        let mut out = vec![0f32; g.n * c * oh * ow];
-        out.par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each(|(plane, dst)| {
-                let ch = plane % c;
-                dst.fill(bias.map_or(0.0, |b| b[ch]));
-                let src = &x[plane * h * wd..(plane + 1) * h * wd];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wt = wv[(ch * k + ky) * k + kx];
-                        let (lo, hi) = valid_range(ow, s, kx, p, wd);
-                        if lo == hi {
-                            continue;
-                        }
-                        let first = lo * s + kx - p;
-                        for oy in 0..oh {
-                            let iy = (oy * s + ky).wrapping_sub(p);
-                            if iy >= h {
-                                continue;
-                            }
-                            let row = &src[iy * wd + first..(iy + 1) * wd];
-                            let drow = &mut dst[oy * ow + lo..oy * ow + hi];
-                            if s == 1 {
-                                for (d, &v) in drow.iter_mut().zip(row) {
-                                    *d += v * wt;
-                                }
-                            } else {
-                                for (d, &v) in drow.iter_mut().zip(row.iter().step_by(s)) {
-                                    *d += v * wt;
-                                }
-                            }
-                        }
-                    }
-                }
-                if let Some(six) = act {
-                    clamp_in_place(dst, six);
-                }
-            });
-        out
-    }
-
-    /// `dL/dx` for an input of spatial size `(h, wd)`.
-    pub fn backward(
-        g: &Tensor,
-        w: &Tensor,
-        s: usize,
-        p: usize,
-        h: usize,
-        wd: usize,
-    ) -> Result<Tensor> {
-        let (n, c, oh, ow) = g.dims4()?;
-        let k = w.dims()[3];
-        let (gv, wv) = (cpu_data(g)?, cpu_data(w)?);
-        let mut out = vec![0f32; n * c * h * wd];
-        out.par_chunks_mut(h * wd)
-            .enumerate()
-            .for_each(|(plane, dst)| {
-                let ch = plane % c;
-                let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wt = wv[(ch * k + ky) * k + kx];
-                        for oy in 0..oh {
-                            let iy = (oy * s + ky) as isize - p as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            let drow = &mut dst[iy as usize * wd..(iy as usize + 1) * wd];
-                            for (ox, &gval) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                                let ix = (ox * s + kx) as isize - p as isize;
-                                if ix >= 0 && ix < wd as isize {
-                                    drow[ix as usize] += gval * wt;
-                                }
-                            }
-                        }
-                    }
-                }
-            });
-        Ok(Tensor::from_vec(out, (n, c, h, wd), g.device())?)
-    }
-}
-
 /// Inserts `s - 1` zeros between gradient rows and columns (the transpose of striding).
 fn dilate(g: &Tensor, s: usize) -> Result<Tensor> {
     if s == 1 {
@@ -457,6 +356,7 @@ mod tests {
             (2, 3, 7, 2, 3, 1, 11),
             (4, 8, 1, 2, 0, 1, 7),
             (3, 3, 5, 2, 0, 3, 10),
+            (5, 5, 3, 1, 1, 5, 8),
         ] {
             let x = Tensor::randn(0f32, 1f32, (1, cin, h, h + 1), &dev)?;
             let w = Tensor::randn(0f32, 1f32, (cout, cin / groups, k, k), &dev)?;

@@ -9,8 +9,10 @@
 
 mod activation;
 mod conv;
+mod depthwise;
 mod gate;
 mod gemm_conv;
+mod im2col;
 mod linear;
 mod norm;
 mod pool;

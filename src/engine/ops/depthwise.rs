@@ -1,0 +1,109 @@
+//! Depthwise convolutions (one filter per channel, MobileNet-style blocks) on the CPU by
+//! direct loops, one plane per task: forward with the bias and ReLU / ReLU6 fused, and the
+//! input gradient.
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+use super::activation::clamp_in_place;
+use super::gemm_conv::{Geometry, cpu_data, with_cpu_slice};
+use super::im2col::valid_range;
+use crate::engine::error::Result;
+
+/// One plane per task, on every core: the bias as the initial value, each tap a
+/// multiply-add of a contiguous (stride 1) or strided run of an input row, then the
+/// ReLU / ReLU6 of `act`.
+pub fn forward(
+    x: &[f32],
+    wv: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+    act: Option<bool>,
+) -> Vec<f32> {
+    let (c, h, wd, k, s, p) = (g.cin, g.h, g.w, g.k, g.stride, g.pad);
+    let (oh, ow) = g.out_hw();
+    let mut out = vec![0f32; g.n * c * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(plane, dst)| {
+            let ch = plane % c;
+            dst.fill(bias.map_or(0.0, |b| b[ch]));
+            let src = &x[plane * h * wd..(plane + 1) * h * wd];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wt = wv[(ch * k + ky) * k + kx];
+                    let (lo, hi) = valid_range(ow, s, kx, p, wd);
+                    if lo == hi {
+                        continue;
+                    }
+                    let first = lo * s + kx - p;
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky).wrapping_sub(p);
+                        if iy >= h {
+                            continue;
+                        }
+                        let row = &src[iy * wd + first..(iy + 1) * wd];
+                        let drow = &mut dst[oy * ow + lo..oy * ow + hi];
+                        if s == 1 {
+                            for (d, &v) in drow.iter_mut().zip(row) {
+                                *d += v * wt;
+                            }
+                        } else {
+                            for (d, &v) in drow.iter_mut().zip(row.iter().step_by(s)) {
+                                *d += v * wt;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(six) = act {
+                clamp_in_place(dst, six);
+            }
+        });
+    out
+}
+
+/// `dL/dx` for an input of spatial size `(h, wd)`.
+pub fn backward(g: &Tensor, w: &Tensor, s: usize, p: usize, h: usize, wd: usize) -> Result<Tensor> {
+    let (n, c, oh, ow) = g.dims4()?;
+    let k = w.dims()[3];
+    let wv = cpu_data(w)?;
+    let mut out = vec![0f32; n * c * h * wd];
+    with_cpu_slice(&g.to_device(&Device::Cpu)?, |gv| {
+        out.par_chunks_mut(h * wd)
+            .enumerate()
+            .for_each(|(plane, dst)| {
+                let ch = plane % c;
+                let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wt = wv[(ch * k + ky) * k + kx];
+                        // Output columns lo..hi read input columns first, first + s, ….
+                        let (lo, hi) = valid_range(ow, s, kx, p, wd);
+                        if lo == hi {
+                            continue;
+                        }
+                        let first = lo * s + kx - p;
+                        for oy in 0..oh {
+                            let iy = (oy * s + ky).wrapping_sub(p);
+                            if iy >= h {
+                                continue;
+                            }
+                            let drow = &mut dst[iy * wd + first..(iy + 1) * wd];
+                            let vals = &src[oy * ow + lo..oy * ow + hi];
+                            if s == 1 {
+                                for (d, &v) in drow.iter_mut().zip(vals) {
+                                    *d += v * wt;
+                                }
+                            } else {
+                                for (d, &v) in drow.iter_mut().step_by(s).zip(vals) {
+                                    *d += v * wt;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    })?;
+    Ok(Tensor::from_vec(out, (n, c, h, wd), g.device())?)
+}

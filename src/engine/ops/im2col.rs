@@ -1,0 +1,122 @@
+//! im2col and its transpose for the GEMM convolutions ([`super::gemm_conv`]): the input
+//! patches of a block of output rows as the columns of a matrix, and the columns added back.
+
+use super::gemm_conv::Geometry;
+
+/// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.
+pub(super) fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
+    // First ox with ox·s + kx ≥ p; first ox with ox·s + kx ≥ p + w.
+    let first = |lim: usize| if kx >= lim { 0 } else { (lim - kx).div_ceil(s) };
+    let lo = first(p).min(out);
+    let hi = first(p + w).min(out);
+    (lo, hi.max(lo))
+}
+
+/// Fills one im2col row (kernel tap `(ky, kx)` of one input plane) for output rows `rows`.
+fn im2col_row(
+    plane: &[f32],
+    g: &Geometry,
+    (ky, kx): (usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
+    let (_, ow) = g.out_hw();
+    let (s, p) = (g.stride, g.pad);
+    let (lo, hi) = valid_range(ow, s, kx, p, g.w);
+    for (i, oy) in rows.enumerate() {
+        let line = &mut dst[i * ow..(i + 1) * ow];
+        let iy = (oy * s + ky).wrapping_sub(p);
+        if iy >= g.h || lo == hi {
+            line.fill(0.0);
+            continue;
+        }
+        line[..lo].fill(0.0);
+        line[hi..].fill(0.0);
+        let src = &plane[iy * g.w..(iy + 1) * g.w];
+        let first = lo * s + kx - p;
+        if s == 1 {
+            line[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+        } else {
+            for (d, &v) in line[lo..hi].iter_mut().zip(src[first..].iter().step_by(s)) {
+                *d = v;
+            }
+        }
+    }
+}
+
+/// The im2col block (`cin_g·k·k × rows·ow`) of channels `c0..c0 + cin_g` of one image, for
+/// output rows `rows`; in parallel when `parallel`.
+pub(super) fn im2col(
+    x: &[f32],
+    g: &Geometry,
+    c0: usize,
+    rows: std::ops::Range<usize>,
+    cols: &mut [f32],
+    parallel: bool,
+) {
+    use rayon::prelude::*;
+    let (_, ow) = g.out_hw();
+    let k = g.k;
+    let plane = g.h * g.w;
+    let n = rows.len() * ow;
+    let fill = |(row, dst): (usize, &mut [f32])| {
+        let (c, tap) = (row / (k * k), row % (k * k));
+        let src = &x[(c0 + c) * plane..(c0 + c + 1) * plane];
+        im2col_row(src, g, (tap / k, tap % k), rows.clone(), dst);
+    };
+    let cols = &mut cols[..g.patch() * n];
+    if parallel {
+        cols.par_chunks_mut(n)
+            .with_min_len((4096 / n).max(1))
+            .enumerate()
+            .for_each(fill);
+    } else {
+        cols.chunks_mut(n).enumerate().for_each(fill);
+    }
+}
+
+/// Adds the im2col block `cols` (output rows `rows`) back into channels `c0..` of `dx` (the
+/// transpose of im2col), one input channel per task.
+pub(super) fn col2im(
+    cols: &[f32],
+    g: &Geometry,
+    c0: usize,
+    rows: std::ops::Range<usize>,
+    dx: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let (_, ow) = g.out_hw();
+    let (k, s, p) = (g.k, g.stride, g.pad);
+    let plane = g.h * g.w;
+    let n = rows.len() * ow;
+    dx[c0 * plane..(c0 + g.cin_g()) * plane]
+        .par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(c, plane)| {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let (lo, hi) = valid_range(ow, s, kx, p, g.w);
+                    let row = ((c * k + ky) * k + kx) * n;
+                    let src = &cols[row..row + n];
+                    for (i, oy) in rows.clone().enumerate() {
+                        let iy = (oy * s + ky).wrapping_sub(p);
+                        if iy >= g.h || lo == hi {
+                            continue;
+                        }
+                        let line = &mut plane[iy * g.w..(iy + 1) * g.w];
+                        let first = lo * s + kx - p;
+                        let vals = &src[i * ow + lo..i * ow + hi];
+                        if s == 1 {
+                            for (d, &v) in line[first..first + vals.len()].iter_mut().zip(vals) {
+                                *d += v;
+                            }
+                        } else {
+                            for (d, &v) in line[first..].iter_mut().step_by(s).zip(vals) {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
