@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::activation::clamp_in_place;
 use super::gemm_conv::{Geometry, cpu_data, with_cpu_slice};
-use super::im2col::valid_range;
+use super::im2col::{add_scaled_from_strided, add_scaled_to_strided, tap_runs};
 use crate::engine::error::Result;
 
 /// One plane per task, on every core: the bias as the initial value, each tap a
@@ -20,7 +20,7 @@ pub fn forward(
     g: &Geometry,
     act: Option<bool>,
 ) -> Vec<f32> {
-    let (c, h, wd, k, s, p) = (g.cin, g.h, g.w, g.k, g.stride, g.pad);
+    let (c, h, wd, k, s) = (g.cin, g.h, g.w, g.k, g.stride);
     let (oh, ow) = g.out_hw();
     let mut out = vec![0f32; g.n * c * oh * ow];
     out.par_chunks_mut(oh * ow)
@@ -32,28 +32,14 @@ pub fn forward(
             for ky in 0..k {
                 for kx in 0..k {
                     let wt = wv[(ch * k + ky) * k + kx];
-                    let (lo, hi) = valid_range(ow, s, kx, p, wd);
-                    if lo == hi {
-                        continue;
-                    }
-                    let first = lo * s + kx - p;
-                    for oy in 0..oh {
-                        let iy = (oy * s + ky).wrapping_sub(p);
-                        if iy >= h {
-                            continue;
-                        }
-                        let row = &src[iy * wd + first..(iy + 1) * wd];
-                        let drow = &mut dst[oy * ow + lo..oy * ow + hi];
-                        if s == 1 {
-                            for (d, &v) in drow.iter_mut().zip(row) {
-                                *d += v * wt;
-                            }
-                        } else {
-                            for (d, &v) in drow.iter_mut().zip(row.iter().step_by(s)) {
-                                *d += v * wt;
-                            }
-                        }
-                    }
+                    tap_runs(g, (ky, kx), 0..oh, |oy, iy, run, first| {
+                        add_scaled_from_strided(
+                            &mut dst[oy * ow + run.start..oy * ow + run.end],
+                            &src[iy * wd + first..(iy + 1) * wd],
+                            s,
+                            wt,
+                        );
+                    });
                 }
             }
             if let Some(six) = act {
@@ -68,6 +54,17 @@ pub fn backward(g: &Tensor, w: &Tensor, s: usize, p: usize, h: usize, wd: usize)
     let (n, c, oh, ow) = g.dims4()?;
     let k = w.dims()[3];
     let wv = cpu_data(w)?;
+    let geom = Geometry {
+        n,
+        cin: c,
+        h,
+        w: wd,
+        cout: c,
+        k,
+        stride: s,
+        pad: p,
+        groups: c,
+    };
     let mut out = vec![0f32; n * c * h * wd];
     with_cpu_slice(&g.to_device(&Device::Cpu)?, |gv| {
         out.par_chunks_mut(h * wd)
@@ -78,29 +75,14 @@ pub fn backward(g: &Tensor, w: &Tensor, s: usize, p: usize, h: usize, wd: usize)
                 for ky in 0..k {
                     for kx in 0..k {
                         let wt = wv[(ch * k + ky) * k + kx];
-                        // Output columns lo..hi read input columns first, first + s, ….
-                        let (lo, hi) = valid_range(ow, s, kx, p, wd);
-                        if lo == hi {
-                            continue;
-                        }
-                        let first = lo * s + kx - p;
-                        for oy in 0..oh {
-                            let iy = (oy * s + ky).wrapping_sub(p);
-                            if iy >= h {
-                                continue;
-                            }
-                            let drow = &mut dst[iy * wd + first..(iy + 1) * wd];
-                            let vals = &src[oy * ow + lo..oy * ow + hi];
-                            if s == 1 {
-                                for (d, &v) in drow.iter_mut().zip(vals) {
-                                    *d += v * wt;
-                                }
-                            } else {
-                                for (d, &v) in drow.iter_mut().step_by(s).zip(vals) {
-                                    *d += v * wt;
-                                }
-                            }
-                        }
+                        tap_runs(&geom, (ky, kx), 0..oh, |oy, iy, run, first| {
+                            add_scaled_to_strided(
+                                &mut dst[iy * wd + first..(iy + 1) * wd],
+                                s,
+                                &src[oy * ow + run.start..oy * ow + run.end],
+                                wt,
+                            );
+                        });
                     }
                 }
             });

@@ -183,7 +183,6 @@ pub fn forward(
     g: &Geometry,
     act: Option<bool>,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (cin_g, cout_g, patch) = (g.cin_g(), g.cout_g(), g.patch());
     let plane_out = oh * ow;
@@ -247,17 +246,25 @@ pub fn forward(
             }
         }
     };
+    run_tasks(tasks, run);
+    y
+}
+
+/// Runs `run(task, scratch, parallelism)` for every task: with at least two tasks per core,
+/// in parallel with one-thread GEMMs (one scratch buffer per worker); otherwise one at a time
+/// with the GEMM on every core.
+pub(super) fn run_tasks<B: Default>(tasks: usize, run: impl Fn(usize, &mut B, Parallelism) + Sync) {
+    use rayon::prelude::*;
     if tasks >= 2 * rayon::current_num_threads() {
         (0..tasks)
             .into_par_iter()
-            .for_each_init(Vec::new, |cols, t| run(t, cols, Parallelism::None));
+            .for_each_init(B::default, |buf, t| run(t, buf, Parallelism::None));
     } else {
-        let mut cols = Vec::new();
+        let mut buf = B::default();
         for t in 0..tasks {
-            run(t, &mut cols, Parallelism::Rayon(0));
+            run(t, &mut buf, Parallelism::Rayon(0));
         }
     }
-    y
 }
 
 /// Each group's `(cout_g, patch)` block of `weight` transposed to `(patch, cout_g)`: the

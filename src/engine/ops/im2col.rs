@@ -4,12 +4,64 @@
 use super::gemm_conv::Geometry;
 
 /// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.
-pub(super) fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
+fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
     // First ox with ox·s + kx ≥ p; first ox with ox·s + kx ≥ p + w.
     let first = |lim: usize| if kx >= lim { 0 } else { (lim - kx).div_ceil(s) };
     let lo = first(p).min(out);
     let hi = first(p + w).min(out);
     (lo, hi.max(lo))
+}
+
+/// Where kernel tap `(ky, kx)` meets the input, for output rows `rows`: for each of them
+/// whose input row `iy` lies inside the plane, `f(i, iy, lo..hi, first)` — output columns
+/// `lo..hi` of that row (the `i`-th of `rows`) read input columns `first, first + s, …` of row
+/// `iy`.
+pub(super) fn tap_runs(
+    g: &Geometry,
+    (ky, kx): (usize, usize),
+    rows: std::ops::Range<usize>,
+    mut f: impl FnMut(usize, usize, std::ops::Range<usize>, usize),
+) {
+    let (_, ow) = g.out_hw();
+    let (lo, hi) = valid_range(ow, g.stride, kx, g.pad, g.w);
+    if lo == hi {
+        return;
+    }
+    let first = lo * g.stride + kx - g.pad;
+    for (i, oy) in rows.enumerate() {
+        let iy = (oy * g.stride + ky).wrapping_sub(g.pad);
+        if iy < g.h {
+            f(i, iy, lo..hi, first);
+        }
+    }
+}
+
+/// `dst[j] += wt · src[j·s]` for every `j` of `dst` (`src` the input row from the run's first
+/// column).
+pub(super) fn add_scaled_from_strided(dst: &mut [f32], src: &[f32], s: usize, wt: f32) {
+    if s == 1 {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d += v * wt;
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+            *d += v * wt;
+        }
+    }
+}
+
+/// `dst[j·s] += wt · src[j]` for every `j` of `src`: the transpose of
+/// [`add_scaled_from_strided`].
+pub(super) fn add_scaled_to_strided(dst: &mut [f32], s: usize, src: &[f32], wt: f32) {
+    if s == 1 {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d += v * wt;
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().step_by(s).zip(src) {
+            *d += v * wt;
+        }
+    }
 }
 
 /// Fills one im2col row (kernel tap `(ky, kx)` of one input plane) for output rows `rows`.
@@ -86,7 +138,7 @@ pub(super) fn col2im(
 ) {
     use rayon::prelude::*;
     let (_, ow) = g.out_hw();
-    let (k, s, p) = (g.k, g.stride, g.pad);
+    let k = g.k;
     let plane = g.h * g.w;
     let n = rows.len() * ow;
     dx[c0 * plane..(c0 + g.cin_g()) * plane]
@@ -95,27 +147,16 @@ pub(super) fn col2im(
         .for_each(|(c, plane)| {
             for ky in 0..k {
                 for kx in 0..k {
-                    let (lo, hi) = valid_range(ow, s, kx, p, g.w);
                     let row = ((c * k + ky) * k + kx) * n;
                     let src = &cols[row..row + n];
-                    for (i, oy) in rows.clone().enumerate() {
-                        let iy = (oy * s + ky).wrapping_sub(p);
-                        if iy >= g.h || lo == hi {
-                            continue;
-                        }
-                        let line = &mut plane[iy * g.w..(iy + 1) * g.w];
-                        let first = lo * s + kx - p;
-                        let vals = &src[i * ow + lo..i * ow + hi];
-                        if s == 1 {
-                            for (d, &v) in line[first..first + vals.len()].iter_mut().zip(vals) {
-                                *d += v;
-                            }
-                        } else {
-                            for (d, &v) in line[first..].iter_mut().step_by(s).zip(vals) {
-                                *d += v;
-                            }
-                        }
-                    }
+                    tap_runs(g, (ky, kx), rows.clone(), |i, iy, run, first| {
+                        add_scaled_to_strided(
+                            &mut plane[iy * g.w + first..(iy + 1) * g.w],
+                            g.stride,
+                            &src[i * ow + run.start..i * ow + run.end],
+                            1.0,
+                        );
+                    });
                 }
             }
         });

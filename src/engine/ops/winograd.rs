@@ -15,7 +15,7 @@
 
 use gemm::Parallelism;
 
-use super::gemm_conv::{Geometry, SharedOut, matmul_raw};
+use super::gemm_conv::{Geometry, SharedOut, matmul_raw, run_tasks};
 
 /// Input planes at least this large (112 × 112) take this path. Measured on this 2-core
 /// AVX-512 machine (BENCHMARKS.md): on VGG-16's 224² and 112² layers it saves ≈ 6–8 % of the
@@ -91,7 +91,6 @@ pub fn forward(
     g: &Geometry,
     act: Option<bool>,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (ty, tx) = (oh.div_ceil(2), ow.div_ceil(2));
     let mut y = vec![0f32; g.n * g.cout * oh * ow];
@@ -134,16 +133,7 @@ pub fn forward(
             transform_output(&buf.m, g, b, tiles, tx, bias, act, out);
         }
     };
-    if tasks >= 2 * rayon::current_num_threads() {
-        (0..tasks)
-            .into_par_iter()
-            .for_each_init(Buffers::default, |buf, t| run(t, buf, Parallelism::None));
-    } else {
-        let mut buf = Buffers::default();
-        for t in 0..tasks {
-            run(t, &mut buf, Parallelism::Rayon(0));
-        }
-    }
+    run_tasks(tasks, run);
     y
 }
 
