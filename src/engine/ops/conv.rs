@@ -151,7 +151,7 @@ impl Conv2d {
         let (weight, bias) = self.host()?;
         let y = if self.is_depthwise(x) {
             gemm_conv::with_cpu_slice(x, |x| {
-                depthwise::forward(x, weight, bias.as_deref(), &g, act)
+                depthwise::forward(x, weight, bias.as_deref(), &g, [g.pad; 4], act)
             })?
         } else if winograd::applies(&g) {
             let u = self
@@ -180,13 +180,42 @@ impl Conv2d {
         self.forward_gemm(x, Some(six))
     }
 
+    /// `act(conv(pad(x)))` in one pass for a depthwise convolution on the CPU, `pads` the
+    /// zero padding before it (TensorFlow "SAME": `[top, bottom, left, right]`, added to the
+    /// convolution's own); `None` where that path does not apply.
+    pub fn forward_depthwise_padded(
+        &self,
+        x: &Tensor,
+        pads: depthwise::Pads,
+        act: Option<bool>,
+    ) -> Result<Option<Tensor>> {
+        if !Self::on_cpu(x) || !self.is_depthwise(x) {
+            return Ok(None);
+        }
+        let (n, c, h, w) = x.dims4()?;
+        let g = self.geometry(n, c, h, w);
+        let pads = pads.map(|p| p + self.padding);
+        let (oh, ow) = (
+            (h + pads[0] + pads[1] - g.k) / g.stride + 1,
+            (w + pads[2] + pads[3] - g.k) / g.stride + 1,
+        );
+        super::count_flops(2 * (n * c * oh * ow * g.k * g.k) as u64);
+        let (weight, bias) = self.host()?;
+        let y = gemm_conv::with_cpu_slice(x, |x| {
+            depthwise::forward(x, weight, bias.as_deref(), &g, pads, act)
+        })?;
+        Ok(Some(gemm_conv::tensor(y, (n, c, oh, ow))?))
+    }
+
     /// The forward pass through candle's convolution (other devices, and the reference).
     pub fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.is_depthwise(x) {
             let (n, cin, h, w) = x.dims4()?;
             let g = self.geometry(n, cin, h, w);
             let wv = gemm_conv::cpu_data(&self.weight)?;
-            let y = gemm_conv::with_cpu_slice(x, |x| depthwise::forward(x, &wv, None, &g, None))?;
+            let y = gemm_conv::with_cpu_slice(x, |x| {
+                depthwise::forward(x, &wv, None, &g, [g.pad; 4], None)
+            })?;
             let (oh, ow) = g.out_hw();
             gemm_conv::tensor(y, (n, g.cout, oh, ow))?.to_device(x.device())?
         } else {
@@ -239,7 +268,7 @@ impl Conv2d {
     pub fn backward_candle(&self, g: &Tensor, h: usize, w: usize) -> Result<Tensor> {
         let (k, s, p) = (self.kernel(), self.stride, self.padding);
         if self.is_depthwise(g) {
-            return depthwise::backward(g, &self.weight, s, p, h, w);
+            return depthwise::backward(g, &self.weight, s, [p; 4], h, w);
         }
         let kb = self.backward_weight()?;
         let g = dilate(g, s)?;
@@ -405,6 +434,51 @@ mod tests {
                 .clamp(0f32, 6f32)?;
             let d = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(d < 1e-4, "c{c} k{k} s{s} p{p} with bias, ReLU6: {d}");
+        }
+        Ok(())
+    }
+
+    /// TensorFlow "SAME" (asymmetric) padding fused into the depthwise pass, against padding
+    /// then candle's grouped convolution; its input gradient by the adjoint identity
+    /// `⟨conv(x), r⟩ = ⟨x, convᵀ(r)⟩` (exact for a linear map, up to rounding).
+    #[test]
+    fn depthwise_same_padding_and_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(n, c, k, s, h, w) in &[
+            (2, 3, 3, 1, 7, 9),
+            (1, 4, 5, 2, 11, 8),
+            (2, 2, 3, 2, 12, 13),
+            (1, 3, 5, 1, 6, 5),
+            (1, 2, 3, 3, 10, 7),
+            (1, 2, 5, 2, 3, 4),
+        ] {
+            let x = Tensor::randn(0f32, 1f32, (n, c, h, w), &dev)?;
+            let wt = Tensor::randn(0f32, 1f32, (c, 1, k, k), &dev)?;
+            let (t, b) = same_padding(h, k, s);
+            let (l, r) = same_padding(w, k, s);
+            let conv = Conv2d::new(wt.clone(), None, s, 0, c)?;
+            let fast = conv
+                .forward_depthwise_padded(&x, [t, b, l, r], None)?
+                .expect("the CPU path");
+            let padded = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
+            let slow = padded.conv2d(&wt, 0, s, 1, c)?;
+            assert_eq!(fast.dims(), slow.dims(), "n{n} c{c} k{k} s{s} {h}×{w}");
+            let d = (&fast - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "n{n} c{c} k{k} s{s} {h}×{w}: {d}");
+            let rv = Tensor::randn(0f32, 1f32, fast.dims(), &dev)?;
+            let gx = depthwise::backward(&rv, &wt, s, [t, b, l, r], h, w)?;
+            assert_eq!(gx.dims(), x.dims());
+            let lhs = fast.mul(&rv)?.sum_all()?.to_scalar::<f32>()?;
+            let rhs = x.mul(&gx)?.sum_all()?.to_scalar::<f32>()?;
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+                "adjoint n{n} c{c} k{k} s{s} {h}×{w}: {lhs} vs {rhs}"
+            );
+            // The unpadded backward equals the padded one cut to the interior.
+            let gp = depthwise::backward(&rv, &wt, s, [0; 4], h + t + b, w + l + r)?;
+            let cut = gp.narrow(2, t, h)?.narrow(3, l, w)?;
+            let d = (cut - &gx)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-5, "interior n{n} c{c} k{k} s{s} {h}×{w}: {d}");
         }
         Ok(())
     }

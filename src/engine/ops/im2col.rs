@@ -36,22 +36,7 @@ pub(super) fn tap_runs(
     }
 }
 
-/// `dst[j] += wt · src[j·s]` for every `j` of `dst` (`src` the input row from the run's first
-/// column).
-pub(super) fn add_scaled_from_strided(dst: &mut [f32], src: &[f32], s: usize, wt: f32) {
-    if s == 1 {
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d += v * wt;
-        }
-    } else {
-        for (d, &v) in dst.iter_mut().zip(src.iter().step_by(s)) {
-            *d += v * wt;
-        }
-    }
-}
-
-/// `dst[j·s] += wt · src[j]` for every `j` of `src`: the transpose of
-/// [`add_scaled_from_strided`].
+/// `dst[j·s] += wt · src[j]` for every `j` of `src`.
 pub(super) fn add_scaled_to_strided(dst: &mut [f32], s: usize, src: &[f32], wt: f32) {
     if s == 1 {
         for (d, &v) in dst.iter_mut().zip(src) {

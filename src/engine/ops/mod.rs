@@ -16,6 +16,7 @@ mod im2col;
 mod linear;
 mod norm;
 mod pool;
+mod simd;
 mod winograd;
 
 use candle_core::Tensor;
@@ -122,6 +123,10 @@ pub fn forward_seq(ops: &[Op], x: &Tensor, tape: bool) -> Result<(Tensor, Vec<Sa
     let mut saved = Vec::with_capacity(if tape { ops.len() } else { 0 });
     let mut i = 0;
     while i < ops.len() {
+        if let Some(used) = same_pad_depthwise(&ops[i..], &mut x, tape.then_some(&mut saved))? {
+            i += used;
+            continue;
+        }
         if let (Op::Conv(c), Some(act @ (Op::Relu | Op::Relu6))) = (&ops[i], ops.get(i + 1)) {
             let (_, _, h, w) = x.dims4()?;
             if let Some(y) = c.forward_clamped(&x, matches!(act, Op::Relu6))? {
@@ -142,6 +147,39 @@ pub fn forward_seq(ops: &[Op], x: &Tensor, tape: bool) -> Result<(Tensor, Vec<Sa
         i += 1;
     }
     Ok((x, saved))
+}
+
+/// "SAME" padding, a depthwise convolution and its ReLU / ReLU6, if `ops` starts with them, as
+/// one pass on the CPU ([`Conv2d::forward_depthwise_padded`]): replaces `x` with the result,
+/// records on `saved` what the three ops' backward passes need, and returns how many ops it ran.
+fn same_pad_depthwise(
+    ops: &[Op],
+    x: &mut Tensor,
+    saved: Option<&mut Vec<Saved>>,
+) -> Result<Option<usize>> {
+    let [Op::SamePad { kernel, stride }, Op::Conv(c), rest @ ..] = ops else {
+        return Ok(None);
+    };
+    let act = match rest.first() {
+        Some(Op::Relu) => Some(false),
+        Some(Op::Relu6) => Some(true),
+        _ => None,
+    };
+    let (_, _, h, w) = x.dims4()?;
+    let (t, b) = same_padding(h, *kernel, *stride);
+    let (l, r) = same_padding(w, *kernel, *stride);
+    let Some(y) = c.forward_depthwise_padded(x, [t, b, l, r], act)? else {
+        return Ok(None);
+    };
+    if let Some(saved) = saved {
+        saved.push(Saved::Pads([t, b, l, r]));
+        saved.push(Saved::Hw(h + t + b, w + l + r));
+        if act.is_some() {
+            saved.push(Saved::Input(y.clone()));
+        }
+    }
+    *x = y;
+    Ok(Some(2 + usize::from(act.is_some())))
 }
 
 /// The gradient with respect to the input of `ops`, given the gradient of their output.
