@@ -6,6 +6,7 @@ use candle_core::{DType, Tensor};
 
 use super::Grad;
 use super::gemm_conv::with_cpu_slice;
+use super::simd::wide_fn;
 use crate::engine::error::Result;
 
 fn relu_mask(x: &Tensor, six: bool) -> Result<Tensor> {
@@ -25,32 +26,67 @@ fn on_cpu(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-/// `f(a[i], b[i])` for every element, in parallel chunks, as a tensor of `a`'s shape.
-fn zip_map(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Tensor> {
+/// `kernel(out, a, b)` over parallel chunks of `a` and `b`, as a tensor of `a`'s shape.
+fn zip_map(
+    a: &Tensor,
+    b: &Tensor,
+    kernel: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) -> Result<Tensor> {
     use rayon::prelude::*;
     let mut out = vec![0f32; a.elem_count()];
     with_cpu_slice(a, |a| {
         with_cpu_slice(b, |b| {
             out.par_chunks_mut(CHUNK)
                 .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-                .for_each(|(o, (a, b))| {
-                    for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                        *o = f(a, b);
-                    }
-                })
+                .for_each(|(o, (a, b))| kernel(o, a, b))
         })
     })??;
     Ok(Tensor::from_vec(out, a.dims(), a.device())?)
 }
 
-/// ReLU (or ReLU6) in place on the CPU: the epilogue of a convolution.
-pub(super) fn clamp_in_place(v: &mut [f32], six: bool) {
-    let hi = if six { 6.0 } else { f32::INFINITY };
-    for x in v {
-        // Selects, not `max` / `min`: NaN stays NaN, as in PyTorch (and the loop vectorizes).
-        let t = *x;
-        let t = if t < 0.0 { 0.0 } else { t };
-        *x = if t > hi { hi } else { t };
+// Selects, not branches or `max` / `min`: NaN stays NaN, as in PyTorch, and the loops
+// vectorize.
+
+wide_fn! {
+    /// `o = clamp(a, lo, hi)`.
+    fn clamp_into(o: &mut [f32], a: &[f32], lo: f32, hi: f32) {
+        for (o, &v) in o.iter_mut().zip(a) {
+            let v = if v < lo { lo } else { v };
+            *o = if v > hi { hi } else { v };
+        }
+    }
+}
+
+wide_fn! {
+    /// `o = max(a + b, lo)`.
+    fn add_floor(o: &mut [f32], a: &[f32], b: &[f32], lo: f32) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            let s = a + b;
+            *o = if s < lo { lo } else { s };
+        }
+    }
+}
+
+wide_fn! {
+    /// `o = g` where `0 < x < hi` (and, `guided`, `g > 0`), else 0.
+    fn gate_into(o: &mut [f32], x: &[f32], g: &[f32], hi: f32, guided: bool) {
+        for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+            // `&` / `|`, not `&&` / `||`: no branches.
+            let pass = (x > 0.0) & (x < hi) & (!guided | (g > 0.0));
+            *o = if pass { g } else { 0.0 };
+        }
+    }
+}
+
+wide_fn! {
+    /// ReLU (or ReLU6) in place on the CPU: the epilogue of a convolution.
+    pub(super) fn clamp_in_place(v: &mut [f32], six: bool) {
+        let hi = if six { 6.0 } else { f32::INFINITY };
+        for x in v {
+            let t = *x;
+            let t = if t < 0.0 { 0.0 } else { t };
+            *x = if t > hi { hi } else { t };
+        }
     }
 }
 
@@ -59,11 +95,8 @@ pub(super) fn activation_forward(x: &Tensor, six: bool) -> Result<Tensor> {
     if !on_cpu(x) {
         return Ok(if six { x.clamp(0f32, 6f32)? } else { x.relu()? });
     }
-    zip_map(x, x, |v, _| {
-        let mut v = [v];
-        clamp_in_place(&mut v, six);
-        v[0]
-    })
+    let hi = if six { 6.0 } else { f32::INFINITY };
+    zip_map(x, x, |o, x, _| clamp_into(o, x, 0.0, hi))
 }
 
 /// `post(a + b)` for a residual connection, ReLU when `relu`, in one pass on the CPU.
@@ -72,7 +105,8 @@ pub(super) fn add_maybe_relu(a: &Tensor, b: &Tensor, relu: bool) -> Result<Tenso
         let s = a.add(b)?;
         return Ok(if relu { s.relu()? } else { s });
     }
-    zip_map(a, b, |a, b| if relu { (a + b).max(0.0) } else { a + b })
+    let lo = if relu { 0.0 } else { f32::NEG_INFINITY };
+    zip_map(a, b, |o, a, b| add_floor(o, a, b, lo))
 }
 
 /// The gradient through ReLU / ReLU6 given `x`, its input — or its output: `y > 0` exactly
@@ -81,13 +115,7 @@ pub(super) fn activation_backward(x: &Tensor, g: &Tensor, six: bool, mode: Grad)
     if on_cpu(x) && on_cpu(g) && x.dims() == g.dims() {
         let hi = if six { 6.0 } else { f32::INFINITY };
         let guided = mode == Grad::Guided;
-        return zip_map(x, g, |x, g| {
-            if x > 0.0 && x < hi && (!guided || g > 0.0) {
-                g
-            } else {
-                0.0
-            }
-        });
+        return zip_map(x, g, |o, x, g| gate_into(o, x, g, hi, guided));
     }
     let g = match mode {
         Grad::Plain => g.clone(),

@@ -15,6 +15,7 @@ mod gemm_conv;
 mod im2col;
 mod linear;
 mod norm;
+mod phases;
 mod pool;
 mod simd;
 mod winograd;
@@ -216,8 +217,9 @@ impl Op {
                 keep(Saved::Input(x.clone())),
             ),
             Op::MaxPool(p) => {
-                let (y, arg) = p.forward(x)?;
-                (y, keep(Saved::Argmax(arg, x.dims().to_vec())))
+                let (y, arg) = p.forward(x, tape)?;
+                let saved = arg.map_or(Saved::None, |a| Saved::Argmax(a, x.dims().to_vec()));
+                (y, saved)
             }
             Op::AvgPool(p) => {
                 let (_, _, h, w) = x.dims4()?;
