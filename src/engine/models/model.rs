@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Metadata;
 use super::{ARCHITECTURES, CamHead, Node, Weights};
 use crate::engine::error::{Error, Result};
-use crate::engine::ops::{Grad, Op, Saved, backward_seq, forward_seq};
+use crate::engine::ops::{Grad, Op, Saved, backward_seq, forward_seq, on_pool};
 use crate::engine::preprocess::Preprocess;
 
 /// One explainable layer, for listings.
@@ -284,6 +284,10 @@ impl Model {
 
     /// Runs the whole network once, keeping what any later backward pass needs.
     pub fn forward(&self, input: &Tensor) -> Result<Forward> {
+        on_pool(|| self.forward_on_pool(input))
+    }
+
+    fn forward_on_pool(&self, input: &Tensor) -> Result<Forward> {
         self.check_input(input)?;
         let input = input.to_device(&self.device)?;
         let mut outputs = Vec::with_capacity(self.nodes.len());
@@ -359,18 +363,18 @@ impl Model {
                 nodes[i].ops.split_last(),
                 nodes.get(i + 1).map(|n| n.ops.as_slice()),
             ) {
-                let y = forward_seq(head, &x, false)?.0;
-                x = match c.forward_clamped(&y, matches!(act, Op::Relu6))? {
-                    Some(z) => {
-                        i += 1;
-                        z
-                    }
-                    None => c.forward(&y)?,
-                };
-                i += 1;
+                let (y, fused) = on_pool(|| -> Result<_> {
+                    let y = forward_seq(head, &x, false)?.0;
+                    Ok(match c.forward_clamped(&y, matches!(act, Op::Relu6))? {
+                        Some(z) => (z, true),
+                        None => (c.forward(&y)?, false),
+                    })
+                })?;
+                x = y;
+                i += 1 + usize::from(fused);
                 continue;
             }
-            x = forward_seq(&nodes[i].ops, &x, false)?.0;
+            x = on_pool(|| forward_seq(&nodes[i].ops, &x, false))?.0;
             i += 1;
         }
         match x.dims() {
@@ -403,6 +407,16 @@ impl Model {
         mode: Grad,
     ) -> Result<Tensor> {
         self.check_class(class)?;
+        on_pool(|| self.gradient_on_pool(fwd, layer, class, mode))
+    }
+
+    fn gradient_on_pool(
+        &self,
+        fwd: &Forward,
+        layer: Option<usize>,
+        class: usize,
+        mode: Grad,
+    ) -> Result<Tensor> {
         let mut onehot = vec![0f32; self.num_classes];
         onehot[class] = 1.0;
         let mut g = Tensor::from_vec(onehot, (1, self.num_classes), &self.device)?;

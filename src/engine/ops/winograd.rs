@@ -16,12 +16,16 @@
 use gemm::Parallelism;
 
 use super::gemm_conv::{Geometry, SharedOut, matmul_raw, run_tasks};
+use super::simd::wide_fn;
 
 /// Input planes at least this large (112 × 112) take this path. Measured on this 2-core
 /// AVX-512 machine (BENCHMARKS.md): on VGG-16's 224² and 112² layers it saves ≈ 6–8 % of the
 /// forward pass; on 56² planes and below (ResNet's stages) the 16 narrower products and the
 /// transforms cost more than the 2.25× fewer multiplications save, and im2col + one GEMM wins.
-const MIN_PLANE: usize = 112 * 112;
+const MIN_PLANE: usize = std_min_plane();
+const fn std_min_plane() -> usize {
+    112 * 112
+}
 
 /// Whether a convolution takes this path: 3×3, stride 1, not grouped, enough input channels
 /// for the products to outweigh the transforms, and a large plane ([`MIN_PLANE`]).
@@ -31,7 +35,11 @@ pub fn applies(g: &Geometry) -> bool {
         && g.groups == 1
         && g.cin >= 16
         && g.pad <= 2
-        && g.h * g.w >= MIN_PLANE
+        && g.h * g.w
+            >= std::env::var("WMIN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(MIN_PLANE)
 }
 
 /// `U_ξ` for ξ = 0..16, each `C_out × C_in` row-major, from weights `(C_out, C_in, 3, 3)`.
@@ -148,61 +156,63 @@ struct Buffers {
     m: Vec<f32>,
 }
 
-/// `V = Bᵀ d B` of every tile of tile rows `tiles`, every input channel, into `v`
-/// (`[16][cin][t]`, t = tiles·tx), Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0],
-/// [0, 1, 0, −1]].
-fn transform_input(
-    x: &[f32],
-    g: &Geometry,
-    tiles: std::ops::Range<usize>,
-    tx: usize,
-    patch: &mut Vec<f32>,
-    v: &mut [f32],
-) {
-    let t = tiles.len() * tx;
-    // The padded input rows the block reads: 2·tiles.len() + 2 rows of 2·tx + 2 columns.
-    let (ph, pw) = (2 * tiles.len() + 2, 2 * tx + 2);
-    patch.resize(ph * pw, 0.0);
-    let plane = g.h * g.w;
-    let mut sums: [Vec<f32>; 4] = Default::default();
-    for c in 0..g.cin {
-        let src = &x[c * plane..(c + 1) * plane];
-        for r in 0..ph {
-            let row = &mut patch[r * pw..(r + 1) * pw];
-            let iy = (2 * tiles.start + r).wrapping_sub(g.pad);
-            row.fill(0.0);
-            if iy < g.h {
-                // Padded column j reads input column j − pad.
-                let lo = g.pad.min(pw);
-                let n = g.w.min(pw - lo);
-                row[lo..lo + n].copy_from_slice(&src[iy * g.w..iy * g.w + n]);
-            }
-        }
-        // Per tile row: Bᵀ·d on whole padded rows (element-wise), then ·B along each row at
-        // the tiles' columns 2·tj … 2·tj + 3.
-        for ti in 0..tiles.len() {
-            let r = |i: usize| &patch[(2 * ti + i) * pw..(2 * ti + i + 1) * pw];
-            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-            for (i, s) in sums.iter_mut().enumerate() {
-                s.resize(pw, 0.0);
-                for (k, s) in s.iter_mut().enumerate() {
-                    *s = match i {
-                        0 => r0[k] - r2[k],
-                        1 => r1[k] + r2[k],
-                        2 => r2[k] - r1[k],
-                        _ => r1[k] - r3[k],
-                    };
+wide_fn! {
+    /// `V = Bᵀ d B` of every tile of tile rows `tiles`, every input channel, into `v`
+    /// (`[16][cin][t]`, t = tiles·tx), Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0],
+    /// [0, 1, 0, −1]].
+    fn transform_input(
+        x: &[f32],
+        g: &Geometry,
+        tiles: std::ops::Range<usize>,
+        tx: usize,
+        patch: &mut Vec<f32>,
+        v: &mut [f32],
+    ) {
+        let t = tiles.len() * tx;
+        // The padded input rows the block reads: 2·tiles.len() + 2 rows of 2·tx + 2 columns.
+        let (ph, pw) = (2 * tiles.len() + 2, 2 * tx + 2);
+        patch.resize(ph * pw, 0.0);
+        let plane = g.h * g.w;
+        let mut sums: [Vec<f32>; 4] = Default::default();
+        for c in 0..g.cin {
+            let src = &x[c * plane..(c + 1) * plane];
+            for r in 0..ph {
+                let row = &mut patch[r * pw..(r + 1) * pw];
+                let iy = (2 * tiles.start + r).wrapping_sub(g.pad);
+                row.fill(0.0);
+                if iy < g.h {
+                    // Padded column j reads input column j − pad.
+                    let lo = g.pad.min(pw);
+                    let n = g.w.min(pw - lo);
+                    row[lo..lo + n].copy_from_slice(&src[iy * g.w..iy * g.w + n]);
                 }
             }
-            for (i, s) in sums.iter().enumerate() {
-                let base = |j: usize| ((i * 4 + j) * g.cin + c) * t + ti * tx;
-                let (b0, b1, b2, b3) = (base(0), base(1), base(2), base(3));
-                for tj in 0..tx {
-                    let (a0, a1, a2, a3) = (s[2 * tj], s[2 * tj + 1], s[2 * tj + 2], s[2 * tj + 3]);
-                    v[b0 + tj] = a0 - a2;
-                    v[b1 + tj] = a1 + a2;
-                    v[b2 + tj] = a2 - a1;
-                    v[b3 + tj] = a1 - a3;
+            // Per tile row: Bᵀ·d on whole padded rows (element-wise), then ·B along each row at
+            // the tiles' columns 2·tj … 2·tj + 3.
+            for ti in 0..tiles.len() {
+                let r = |i: usize| &patch[(2 * ti + i) * pw..(2 * ti + i + 1) * pw];
+                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                for (i, s) in sums.iter_mut().enumerate() {
+                    s.resize(pw, 0.0);
+                    for (k, s) in s.iter_mut().enumerate() {
+                        *s = match i {
+                            0 => r0[k] - r2[k],
+                            1 => r1[k] + r2[k],
+                            2 => r2[k] - r1[k],
+                            _ => r1[k] - r3[k],
+                        };
+                    }
+                }
+                for (i, s) in sums.iter().enumerate() {
+                    let base = |j: usize| ((i * 4 + j) * g.cin + c) * t + ti * tx;
+                    let (b0, b1, b2, b3) = (base(0), base(1), base(2), base(3));
+                    for tj in 0..tx {
+                        let (a0, a1, a2, a3) = (s[2 * tj], s[2 * tj + 1], s[2 * tj + 2], s[2 * tj + 3]);
+                        v[b0 + tj] = a0 - a2;
+                        v[b1 + tj] = a1 + a2;
+                        v[b2 + tj] = a2 - a1;
+                        v[b3 + tj] = a1 - a3;
+                    }
                 }
             }
         }
@@ -245,9 +255,33 @@ unsafe fn transform_output(
                 (r1 - r0) * ow,
             )
         };
-        for ti in 0..tiles.len() {
-            let oy = 2 * (tiles.start + ti);
-            let mrow = |xi: usize| &m[(xi * g.cout + o) * t + ti * tx..][..tx];
+        output_channel(
+            &m[o * t..],
+            (g.cout * t, tiles.len(), tx),
+            (oh, ow, r0),
+            (b0, act.map(|_| hi)),
+            &mut sums,
+            rows,
+        );
+    }
+}
+
+wide_fn! {
+    /// [`transform_output`] for one output channel: `m` from its first product row (the 16
+    /// products `stride` apart), `tiles` tile rows of `tx` tiles, into `rows` (output rows
+    /// `r0…` of an `oh × ow` plane), plus `b0`, clamped to `[0, hi]` with `clamp = Some(hi)`.
+    fn output_channel(
+        m: &[f32],
+        shape: (usize, usize, usize),
+        plane: (usize, usize, usize),
+        epilogue: (f32, Option<f32>),
+        sums: &mut [[Vec<f32>; 4]; 2],
+        rows: &mut [f32],
+    ) {
+        let ((stride, tiles, tx), (oh, ow, r0), (b0, clamp)) = (shape, plane, epilogue);
+        for ti in 0..tiles {
+            let oy = r0 + 2 * ti;
+            let mrow = |xi: usize| &m[xi * stride + ti * tx..][..tx];
             // Aᵀ·M: two rows of four columns, each across the row's tiles.
             for (i, s) in sums.iter_mut().enumerate() {
                 for (j, s) in s.iter_mut().enumerate() {
@@ -275,7 +309,7 @@ unsafe fn transform_output(
                     ];
                     for (d, v) in pair.iter_mut().zip(v) {
                         let mut v = v + b0;
-                        if act.is_some() {
+                        if let Some(hi) = clamp {
                             v = if v < 0.0 { 0.0 } else { v };
                             v = if v > hi { hi } else { v };
                         }
