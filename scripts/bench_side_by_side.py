@@ -9,7 +9,10 @@ alternating, medians and ratios. Writes the tables of BENCHMARKS.md.
 
 torchvision architectures with random weights (speed does not depend on the values; written to
 a temporary .safetensors for camscope), timm's tf_efficientnet_lite0 for the built-in model;
-one 224×224 input; PyTorch on as many threads as camscope uses (all cores). A case's number is
+one 224×224 input; PyTorch on as many threads as camscope uses (all cores). "forward" is
+inference (torch.no_grad vs camscope's untaped pass, what the perturbation methods run);
+"forward, taped" records for a backward pass (autograd on vs camscope's tape, the first step of
+every gradient map). A case's number is
 the median over rounds of each round's median; the ratio is camscope / PyTorch (< 1: camscope
 is faster). Peak RSS is the whole process of a ResNet-50 Grad-CAM run (camscope explain vs a
 Python process running pytorch-grad-cam), its VmHWM polled every 5 ms.
@@ -51,7 +54,8 @@ PHOTO = os.path.join(ROOT, "assets", "chelsea.png")
 
 # camscope bench's step names for each case.
 CASES = {
-    "forward": "forward (taped)",
+    "forward": "forward (untaped)",
+    "forward, taped": "forward (taped)",
     "Grad-CAM end to end": "Grad-CAM end to end (forward + backward)",
     "guided backprop end to end": "guided backprop end to end (forward + backward)",
     "another class, same photo": "second class, same forward (Grad-CAM)",
@@ -156,6 +160,8 @@ def torch_round(name, model, n):
     out = {}
     with torch.no_grad():
         out["forward"] = median_ms(lambda: model(x), n)
+    # With autograd recording (what every gradient method starts with), as camscope's taped pass.
+    out["forward, taped"] = median_ms(lambda: model(x), n)
     layer = target_layer(name, model)
     targets = [ClassifierOutputTarget(3)]
     with GradCAM(model=model, target_layers=[layer]) as cam:

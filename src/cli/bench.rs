@@ -107,6 +107,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     let ex = Explainer::new(&model, &input)?;
+    // What the perturbation methods and metrics run, and what a framework's inference-mode
+    // forward does: nothing recorded.
+    t.time("forward (untaped)", n, || {
+        Ok(model.logits_from(None, &input)?)
+    })?;
     let forward_ms = t.rows.last().map_or(0.0, |r| r.1);
     let (_, flops) = counting_flops(|| model.logits_from(None, &input));
     let gflops = flops as f64 / 1e9;

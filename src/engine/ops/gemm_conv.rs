@@ -270,18 +270,29 @@ pub(super) fn run_tasks<B: Default>(tasks: usize, run: impl Fn(usize, &mut B, Pa
 /// Each group's `(cout_g, patch)` block of `weight` transposed to `(patch, cout_g)`: the
 /// operand of [`backward`].
 pub fn transposed(weight: &[f32], g: &Geometry) -> Vec<f32> {
+    use rayon::prelude::*;
     let (cout_g, patch) = (g.cout_g(), g.patch());
     let mut t = vec![0f32; weight.len()];
+    // In 32 × 32 tiles (a naive transpose misses the cache on every write: 40 ms for
+    // ResNet-18's kernels, paid on the first input gradient), bands of 32 output rows in
+    // parallel.
+    const TILE: usize = 32;
     for grp in 0..g.groups {
-        let (src, dst) = (
-            &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch],
-            &mut t[grp * cout_g * patch..(grp + 1) * cout_g * patch],
-        );
-        for j in 0..cout_g {
-            for i in 0..patch {
-                dst[i * cout_g + j] = src[j * patch + i];
-            }
-        }
+        let src = &weight[grp * cout_g * patch..(grp + 1) * cout_g * patch];
+        let dst = &mut t[grp * cout_g * patch..(grp + 1) * cout_g * patch];
+        dst.par_chunks_mut(TILE * cout_g)
+            .enumerate()
+            .for_each(|(band, rows)| {
+                let i0 = band * TILE;
+                let ni = rows.len() / cout_g;
+                for j0 in (0..cout_g).step_by(TILE) {
+                    for j in j0..(j0 + TILE).min(cout_g) {
+                        for i in 0..ni {
+                            rows[i * cout_g + j] = src[j * patch + i0 + i];
+                        }
+                    }
+                }
+            });
     }
     t
 }

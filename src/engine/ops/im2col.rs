@@ -2,8 +2,10 @@
 //! patches of a block of output rows as the columns of a matrix, and the columns added back.
 
 use super::gemm_conv::Geometry;
+use super::simd::wide_fn;
 
 /// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.
+#[inline(always)]
 fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, usize) {
     // First ox with ox·s + kx ≥ p; first ox with ox·s + kx ≥ p + w.
     let first = |lim: usize| if kx >= lim { 0 } else { (lim - kx).div_ceil(s) };
@@ -16,6 +18,7 @@ fn valid_range(out: usize, s: usize, kx: usize, p: usize, w: usize) -> (usize, u
 /// whose input row `iy` lies inside the plane, `f(i, iy, lo..hi, first)` — output columns
 /// `lo..hi` of that row (the `i`-th of `rows`) read input columns `first, first + s, …` of row
 /// `iy`.
+#[inline(always)]
 pub(super) fn tap_runs(
     g: &Geometry,
     (ky, kx): (usize, usize),
@@ -36,20 +39,22 @@ pub(super) fn tap_runs(
     }
 }
 
-/// `dst[j·s] += wt · src[j]` for every `j` of `src`.
-pub(super) fn add_scaled_to_strided(dst: &mut [f32], s: usize, src: &[f32], wt: f32) {
+/// `dst[j·s] += src[j]` for every `j` of `src` (`chunks`, not `step_by`: it vectorizes).
+#[inline(always)]
+fn add_to_strided(dst: &mut [f32], s: usize, src: &[f32]) {
     if s == 1 {
         for (d, &v) in dst.iter_mut().zip(src) {
-            *d += v * wt;
+            *d += v;
         }
     } else {
-        for (d, &v) in dst.iter_mut().step_by(s).zip(src) {
-            *d += v * wt;
+        for (d, &v) in dst.chunks_mut(s).zip(src) {
+            d[0] += v;
         }
     }
 }
 
 /// Fills one im2col row (kernel tap `(ky, kx)` of one input plane) for output rows `rows`.
+#[inline(always)]
 fn im2col_row(
     plane: &[f32],
     g: &Geometry,
@@ -74,8 +79,8 @@ fn im2col_row(
         if s == 1 {
             line[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
         } else {
-            for (d, &v) in line[lo..hi].iter_mut().zip(src[first..].iter().step_by(s)) {
-                *d = v;
+            for (d, c) in line[lo..hi].iter_mut().zip(src[first..].chunks(s)) {
+                *d = c[0];
             }
         }
     }
@@ -99,7 +104,7 @@ pub(super) fn im2col(
     let fill = |(row, dst): (usize, &mut [f32])| {
         let (c, tap) = (row / (k * k), row % (k * k));
         let src = &x[(c0 + c) * plane..(c0 + c + 1) * plane];
-        im2col_row(src, g, (tap / k, tap % k), rows.clone(), dst);
+        im2col_fill(src, g, (tap / k, tap % k), rows.clone(), dst);
     };
     let cols = &mut cols[..g.patch() * n];
     if parallel {
@@ -130,19 +135,44 @@ pub(super) fn col2im(
         .par_chunks_mut(plane)
         .enumerate()
         .for_each(|(c, plane)| {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let row = ((c * k + ky) * k + kx) * n;
-                    let src = &cols[row..row + n];
-                    tap_runs(g, (ky, kx), rows.clone(), |i, iy, run, first| {
-                        add_scaled_to_strided(
-                            &mut plane[iy * g.w + first..(iy + 1) * g.w],
-                            g.stride,
-                            &src[i * ow + run.start..i * ow + run.end],
-                            1.0,
-                        );
-                    });
-                }
-            }
+            col2im_plane(
+                &cols[c * k * k * n..(c + 1) * k * k * n],
+                g,
+                rows.clone(),
+                plane,
+            )
         });
+}
+
+wide_fn! {
+    /// [`im2col_row`], vectorized.
+    fn im2col_fill(
+        plane: &[f32],
+        g: &Geometry,
+        tap: (usize, usize),
+        rows: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        im2col_row(plane, g, tap, rows, dst)
+    }
+}
+
+wide_fn! {
+    /// [`col2im`] for one input channel: its `k·k` rows of `cols` added into `plane`.
+    fn col2im_plane(cols: &[f32], g: &Geometry, rows: std::ops::Range<usize>, plane: &mut [f32]) {
+        let (k, ow) = (g.k, g.out_hw().1);
+        let n = rows.len() * ow;
+        for ky in 0..k {
+            for kx in 0..k {
+                let src = &cols[(ky * k + kx) * n..(ky * k + kx + 1) * n];
+                tap_runs(g, (ky, kx), rows.clone(), |i, iy, run, first| {
+                    add_to_strided(
+                        &mut plane[iy * g.w + first..(iy + 1) * g.w],
+                        g.stride,
+                        &src[i * ow + run.start..i * ow + run.end],
+                    );
+                });
+            }
+        }
+    }
 }

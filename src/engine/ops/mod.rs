@@ -45,7 +45,10 @@ fn count_flops(n: u64) {
 pub fn counting_flops<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let before = FLOPS.load(std::sync::atomic::Ordering::Relaxed);
     let out = f();
-    (out, FLOPS.load(std::sync::atomic::Ordering::Relaxed) - before)
+    (
+        out,
+        FLOPS.load(std::sync::atomic::Ordering::Relaxed) - before,
+    )
 }
 
 /// Runs `f` on a thread of rayon's pool (inline when already on one). Every op below is a
