@@ -1,8 +1,9 @@
 //! Pooling: max-pooling with PyTorch's tie rule, adaptive average pooling, global average
 //! pooling.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
+use super::gemm_conv::with_cpu_slice;
 use super::phases::Phases;
 use super::simd::wide_fn;
 use crate::engine::error::Result;
@@ -152,10 +153,27 @@ impl MaxPool {
     }
 
     pub(super) fn backward(g: &Tensor, arg: &Tensor, in_shape: &[usize]) -> Result<Tensor> {
+        use rayon::prelude::*;
         let (n, c, h, w) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
-        let g = g.flatten_from(2)?.reshape((n * c, ()))?.contiguous()?;
-        let z = Tensor::zeros((n * c, h * w), g.dtype(), g.device())?;
-        Ok(z.scatter_add(arg, &g, 1)?.reshape((n, c, h, w))?)
+        if !g.device().is_cpu() || g.dtype() != DType::F32 {
+            let g = g.flatten_from(2)?.reshape((n * c, ()))?.contiguous()?;
+            let z = Tensor::zeros((n * c, h * w), g.dtype(), g.device())?;
+            return Ok(z.scatter_add(arg, &g, 1)?.reshape((n, c, h, w))?);
+        }
+        // Each output's gradient added at its argmax, one plane per task.
+        let per = g.elem_count() / (n * c).max(1);
+        let args = arg.flatten_all()?.to_vec1::<u32>()?;
+        let mut dx = vec![0f32; n * c * h * w];
+        with_cpu_slice(g, |g| {
+            dx.par_chunks_mut((h * w).max(1))
+                .zip(g.par_chunks(per.max(1)).zip(args.par_chunks(per.max(1))))
+                .for_each(|(dx, (g, a))| {
+                    for (&v, &i) in g.iter().zip(a) {
+                        dx[i as usize] += v;
+                    }
+                });
+        })?;
+        Ok(Tensor::from_vec(dx, (n, c, h, w), &Device::Cpu)?)
     }
 }
 
