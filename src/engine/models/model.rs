@@ -284,35 +284,33 @@ impl Model {
 
     /// Runs the whole network once, keeping what any later backward pass needs.
     pub fn forward(&self, input: &Tensor) -> Result<Forward> {
-        on_pool(|| self.forward_on_pool(input))
-    }
-
-    fn forward_on_pool(&self, input: &Tensor) -> Result<Forward> {
-        self.check_input(input)?;
-        let input = input.to_device(&self.device)?;
-        let mut outputs = Vec::with_capacity(self.nodes.len());
-        let mut saved = Vec::with_capacity(self.nodes.len());
-        let mut x = input.clone();
-        for n in &self.nodes {
-            let (y, s) = forward_seq(&n.ops, &x, true)?;
-            outputs.push(y.clone());
-            saved.push(Saved::Seq(s));
-            x = y;
-        }
-        let logits = x;
-        if logits.dims() != [1, self.num_classes] {
-            return Err(Error::BadInput(format!(
-                "this input gives logits of shape {:?}; the classifier expects {} features — \
-                 is the input size right for this model?",
-                logits.dims(),
-                self.num_classes
-            )));
-        }
-        Ok(Forward {
-            input,
-            outputs,
-            saved,
-            logits,
+        on_pool(|| {
+            self.check_input(input)?;
+            let input = input.to_device(&self.device)?;
+            let mut outputs = Vec::with_capacity(self.nodes.len());
+            let mut saved = Vec::with_capacity(self.nodes.len());
+            let mut x = input.clone();
+            for n in &self.nodes {
+                let (y, s) = forward_seq(&n.ops, &x, true)?;
+                outputs.push(y.clone());
+                saved.push(Saved::Seq(s));
+                x = y;
+            }
+            let logits = x;
+            if logits.dims() != [1, self.num_classes] {
+                return Err(Error::BadInput(format!(
+                    "this input gives logits of shape {:?}; the classifier expects {} features — \
+                     is the input size right for this model?",
+                    logits.dims(),
+                    self.num_classes
+                )));
+            }
+            Ok(Forward {
+                input,
+                outputs,
+                saved,
+                logits,
+            })
         })
     }
 
@@ -407,28 +405,20 @@ impl Model {
         mode: Grad,
     ) -> Result<Tensor> {
         self.check_class(class)?;
-        on_pool(|| self.gradient_on_pool(fwd, layer, class, mode))
-    }
-
-    fn gradient_on_pool(
-        &self,
-        fwd: &Forward,
-        layer: Option<usize>,
-        class: usize,
-        mode: Grad,
-    ) -> Result<Tensor> {
-        let mut onehot = vec![0f32; self.num_classes];
-        onehot[class] = 1.0;
-        let mut g = Tensor::from_vec(onehot, (1, self.num_classes), &self.device)?;
-        let stop = layer.map_or(0, |l| l + 1);
-        for i in (stop..self.nodes.len()).rev() {
-            let n = &self.nodes[i];
-            g = match &fwd.saved[i] {
-                Saved::Seq(s) => backward_seq(&n.ops, s, &g, mode)?,
-                _ => return Err(Error::NoTape),
-            };
-        }
-        Ok(g)
+        on_pool(|| {
+            let mut onehot = vec![0f32; self.num_classes];
+            onehot[class] = 1.0;
+            let mut g = Tensor::from_vec(onehot, (1, self.num_classes), &self.device)?;
+            let stop = layer.map_or(0, |l| l + 1);
+            for i in (stop..self.nodes.len()).rev() {
+                let n = &self.nodes[i];
+                g = match &fwd.saved[i] {
+                    Saved::Seq(s) => backward_seq(&n.ops, s, &g, mode)?,
+                    _ => return Err(Error::NoTape),
+                };
+            }
+            Ok(g)
+        })
     }
 }
 

@@ -92,20 +92,31 @@ pub fn forward(
     let ph = Phases::new((g.h, g.w), g.k, g.stride, pads);
     let (oh, ow) = ph.out;
     let mut out = vec![0f32; g.n * c * oh * ow];
-    out.par_chunks_mut(oh * ow)
+    for_each_plane(&mut out, oh * ow, &ph, |plane, scratch, dst| {
+        let ch = plane % c;
+        let src = &x[plane * h * w..(plane + 1) * h * w];
+        let bias = bias.map_or(0.0, |b| b[ch]);
+        let taps = &wv[ch * k * k..(ch + 1) * k * k];
+        forward_plane(&ph, (taps, bias, act), src, scratch, dst);
+    });
+    out
+}
+
+/// `f(plane, scratch, dst)` for each `len`-long plane of `out`, in parallel tasks of
+/// [`planes_per_task`] planes, each task with its scratch for `ph`.
+fn for_each_plane(
+    out: &mut [f32],
+    len: usize,
+    ph: &Phases,
+    f: impl Fn(usize, (&mut [f32], &mut [f32]), &mut [f32]) + Sync + Send,
+) {
+    out.par_chunks_mut(len.max(1))
         .enumerate()
-        .with_min_len(planes_per_task(&ph))
+        .with_min_len(planes_per_task(ph))
         .for_each_init(
             || (vec![0f32; ph.len()], vec![0f32; ph.run()]),
-            |(buf, acc), (plane, dst)| {
-                let ch = plane % c;
-                let src = &x[plane * h * w..(plane + 1) * h * w];
-                let bias = bias.map_or(0.0, |b| b[ch]);
-                let taps = &wv[ch * k * k..(ch + 1) * k * k];
-                forward_plane(&ph, (taps, bias, act), src, (buf, acc), dst);
-            },
+            |(buf, acc), (plane, dst)| f(plane, (buf, acc), dst),
         );
-    out
 }
 
 /// `dL/dx` for an input of spatial size `(h, wd)` padded by `pads`: the transpose of
@@ -126,18 +137,12 @@ pub fn backward(
     debug_assert_eq!(ph.out, (oh, ow));
     let mut out = vec![0f32; n * c * h * wd];
     with_cpu_slice(&g.to_device(&Device::Cpu)?, |gv| {
-        out.par_chunks_mut(h * wd)
-            .enumerate()
-            .with_min_len(planes_per_task(&ph))
-            .for_each_init(
-                || (vec![0f32; ph.len()], vec![0f32; ph.run()]),
-                |(buf, acc), (plane, dst)| {
-                    let ch = plane % c;
-                    let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
-                    let taps = &wv[ch * k * k..(ch + 1) * k * k];
-                    backward_plane(&ph, taps, src, (buf, acc), dst);
-                },
-            );
+        for_each_plane(&mut out, h * wd, &ph, |plane, scratch, dst| {
+            let ch = plane % c;
+            let src = &gv[plane * oh * ow..(plane + 1) * oh * ow];
+            let taps = &wv[ch * k * k..(ch + 1) * k * k];
+            backward_plane(&ph, taps, src, scratch, dst);
+        });
     })?;
     Ok(Tensor::from_vec(out, (n, c, h, wd), g.device())?)
 }

@@ -14,6 +14,7 @@ mod gate;
 mod gemm_conv;
 mod im2col;
 mod linear;
+mod matmul;
 mod norm;
 mod phases;
 mod pool;
