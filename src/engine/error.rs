@@ -126,6 +126,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Names the layer a bad input failed in (other errors pass unchanged).
+    pub fn in_layer(self, layer: &str) -> Self {
+        match self {
+            Error::BadInput(reason) => Error::BadInput(format!("at layer {layer}: {reason}")),
+            e => e,
+        }
+    }
+
     /// An I/O error while reading `path`.
     pub fn read(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {

@@ -177,3 +177,25 @@ fn cam_identities_hold_on_gap_linear_models() {
         }
     }
 }
+
+/// An input too small for a model's pooling windows is refused with the layer named, on the
+/// taped and the untaped pass (the output size `(n − k) / s + 1` would be negative: a panic in
+/// debug builds, an absurd allocation in release ones).
+#[test]
+fn input_smaller_than_a_window_is_refused_naming_the_layer() {
+    let model = Model::load(&fixture("vgg/model.safetensors"), &Device::Cpu).unwrap();
+    let x =
+        candle_core::Tensor::zeros((1, 3, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let taped = Explainer::new(&model, &x)
+        .err()
+        .expect("a 2×2 input is refused");
+    let untaped = model
+        .logits_from(None, &x)
+        .expect_err("refused untaped too");
+    for e in [taped.to_string(), untaped.to_string()] {
+        assert!(
+            e.contains("at layer features.") && e.contains("too small for this model"),
+            "{e}"
+        );
+    }
+}

@@ -276,7 +276,9 @@ impl Model {
         let mut outs = Vec::with_capacity(self.nodes.len());
         let mut x = x.to_device(&self.device)?;
         for n in &self.nodes {
-            x = forward_seq(&n.ops, &x, false)?.0;
+            x = forward_seq(&n.ops, &x, false)
+                .map_err(|e| e.in_layer(&n.name))?
+                .0;
             outs.push(x.clone());
         }
         Ok(outs)
@@ -291,7 +293,7 @@ impl Model {
             let mut saved = Vec::with_capacity(self.nodes.len());
             let mut x = input.clone();
             for n in &self.nodes {
-                let (y, s) = forward_seq(&n.ops, &x, true)?;
+                let (y, s) = forward_seq(&n.ops, &x, true).map_err(|e| e.in_layer(&n.name))?;
                 outputs.push(y.clone());
                 saved.push(Saved::Seq(s));
                 x = y;
@@ -367,12 +369,15 @@ impl Model {
                         Some(z) => (z, true),
                         None => (c.forward(&y)?, false),
                     })
-                })?;
+                })
+                .map_err(|e| e.in_layer(&nodes[i].name))?;
                 x = y;
                 i += 1 + usize::from(fused);
                 continue;
             }
-            x = on_pool(|| forward_seq(&nodes[i].ops, &x, false))?.0;
+            x = on_pool(|| forward_seq(&nodes[i].ops, &x, false))
+                .map_err(|e| e.in_layer(&nodes[i].name))?
+                .0;
             i += 1;
         }
         match x.dims() {

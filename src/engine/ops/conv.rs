@@ -87,6 +87,14 @@ impl Conv2d {
         self.weight.dims()[3]
     }
 
+    /// Refuses an input smaller than the kernel even with its padding (`pads` added to the
+    /// convolution's own, `[top, bottom, left, right]`).
+    fn check_fits(&self, x: &Tensor, pads: depthwise::Pads) -> Result<()> {
+        let (_, _, h, w) = x.dims4()?;
+        let [t, b, l, r] = pads;
+        super::check_window((h + t + b, w + l + r), self.kernel(), "convolution")
+    }
+
     /// One filter per channel (groups = in = out channels), as in MobileNet-style blocks.
     fn is_depthwise(&self, x: &Tensor) -> bool {
         let c = self.weight.dims()[0];
@@ -168,6 +176,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_fits(x, [self.padding; 4])?;
         if let Some(y) = self.forward_gemm(x, None)? {
             return Ok(y);
         }
@@ -177,6 +186,7 @@ impl Conv2d {
 
     /// `ReLU(conv(x))` (ReLU6 when `six`) in one pass where the CPU path applies.
     pub fn forward_clamped(&self, x: &Tensor, six: bool) -> Result<Option<Tensor>> {
+        self.check_fits(x, [self.padding; 4])?;
         self.forward_gemm(x, Some(six))
     }
 
@@ -195,6 +205,7 @@ impl Conv2d {
         let (n, c, h, w) = x.dims4()?;
         let g = self.geometry(n, c, h, w);
         let pads = pads.map(|p| p + self.padding);
+        self.check_fits(x, pads)?;
         let (oh, ow) = (
             (h + pads[0] + pads[1] - g.k) / g.stride + 1,
             (w + pads[2] + pads[3] - g.k) / g.stride + 1,

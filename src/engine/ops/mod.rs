@@ -60,6 +60,18 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// Refuses a `(h, w)` map (padding included) smaller than the `k × k` window of the `what`
+/// that reads it: its output size `(n − k) / s + 1` would be negative. PyTorch refuses it too.
+fn check_window((h, w): (usize, usize), k: usize, what: &str) -> Result<()> {
+    if h.min(w) < k {
+        return Err(Error::BadInput(format!(
+            "the map reaching a {k}×{k} {what} is only {h}×{w} (padding included): the input \
+             is too small for this model"
+        )));
+    }
+    Ok(())
+}
+
 /// How ReLU-like activations pass gradients back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Grad {
@@ -319,7 +331,9 @@ impl Op {
                 };
                 let gm = backward_seq(main, sm, &g, mode)?;
                 let gs = backward_seq(shortcut, ss, &g, mode)?;
-                gm.add(&gs)?
+                // One parallel pass on the CPU (candle's add runs on its own spinning
+                // threads, which then compete with rayon's).
+                activation::add_maybe_relu(&gm, &gs, false)?
             }
             _ => {
                 return Err(Error::NoTape);

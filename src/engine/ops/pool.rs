@@ -108,8 +108,9 @@ impl MaxPool {
     pub(super) fn forward(&self, x: &Tensor, argmax: bool) -> Result<(Tensor, Option<Tensor>)> {
         use rayon::prelude::*;
         let (n, c, h, w) = x.dims4()?;
-        let (oh, ow) = (self.out_size(h), self.out_size(w));
         let (k, st, p) = (self.kernel, self.stride, self.padding);
+        super::check_window((h + 2 * p, w + 2 * p), k, "max-pool")?;
+        let (oh, ow) = (self.out_size(h), self.out_size(w));
         let ph = Phases::new((h, w), k, st, [p; 4]);
         debug_assert_eq!(ph.out, (oh, ow));
         let mut out = vec![0f32; n * c * oh * ow];
