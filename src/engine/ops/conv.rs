@@ -87,8 +87,8 @@ impl Conv2d {
         self.weight.dims()[3]
     }
 
-    /// Refuses an input smaller than the kernel even with its padding (`pads` added to the
-    /// convolution's own, `[top, bottom, left, right]`).
+    /// Refuses an input smaller than the kernel even with its padding (`pads`: all the zero
+    /// padding around it, `[top, bottom, left, right]`).
     fn check_fits(&self, x: &Tensor, pads: depthwise::Pads) -> Result<()> {
         let (_, _, h, w) = x.dims4()?;
         let [t, b, l, r] = pads;

@@ -9,9 +9,9 @@
 //! - `Y = Aᵀ M A`, the output transform, followed by the bias and the ReLU / ReLU6 epilogue,
 //!
 //! on the interpolation points 0, ±1, ±2 (the paper's matrices). Its transforms multiply by up
-//! to 8, so its rounding error is a few times the direct product's: measured against the
-//! im2col path below (≤ 1e-5 of the output's scale on random data) and by the PyTorch parity
-//! fixtures at 1e-4. F(2×2, 3×3) (2.25× fewer multiplications) was used until session 6; F(4×4)
+//! to 8, so its rounding error is a few times the direct product's: tested against the im2col
+//! path below (within 4e-5 of the output's scale on random data; 1.3e-5 observed for sums of
+//! 2304 terms) and by the PyTorch parity fixtures at 1e-4. F(2×2, 3×3) (2.25× fewer multiplications) was used until session 6; F(4×4)
 //! halves its products' work and its transforms' memory traffic (BENCHMARKS.md).
 //!
 //! Tiles are processed in blocks of whole tile rows whose transformed inputs and products stay
@@ -31,8 +31,8 @@ const P: usize = A * A;
 
 /// Input planes at least this large (14 × 14) take this path. Measured on this 2-core
 /// machine (BENCHMARKS.md): from VGG-16's 224² layers down to ResNet's 14² stage it is
-/// faster than im2col + one GEMM; on 7² planes (2 × 2 tiles of 4 × 4 for 7 × 7 outputs: 23 % wasted)
-/// the transforms cost more than the products save.
+/// faster than im2col + one GEMM; on 7² planes (2 × 2 tiles of 4 × 4 for 7 × 7 outputs, 23 %
+/// of them wasted) the transforms cost more than the products save.
 const MIN_PLANE: usize = 14 * 14;
 
 /// Whether a convolution takes this path: 3×3, stride 1, not grouped, enough input channels
@@ -198,7 +198,6 @@ pub fn forward(
                 );
             }
         }
-        let (oh, ow) = g.out_hw();
         let (r0, r1) = (M * tiles.start, (M * tiles.end).min(oh));
         per_channel(m, P * t, parallel, |o, mo, _, sums| {
             // SAFETY: rows r0..r1 of channel `o` of image `b` lie inside the output, and only
