@@ -28,7 +28,7 @@ pub struct FileBrowser {
 fn wants(kind: &PickKind) -> (Vec<&'static str>, &'static str, &'static str) {
     match kind {
         PickKind::Image => (
-            crate::engine::preprocess::IMAGE_EXTENSIONS.to_vec(),
+            crate::engine::io::preprocess::IMAGE_EXTENSIONS.to_vec(),
             "Open image",
             "Open",
         ),

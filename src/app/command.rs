@@ -166,19 +166,7 @@ impl CamscopeApp {
                     }),
                 );
             }
-            Command::Browse(kind, purpose) => {
-                let start = self
-                    .prefs
-                    .recent_images
-                    .first()
-                    .and_then(|p| p.parent())
-                    .map(std::path::Path::to_path_buf);
-                self.browser = Some(super::browser::FileBrowser::new(
-                    kind,
-                    purpose,
-                    start.as_deref(),
-                ));
-            }
+            Command::Browse(kind, purpose) => self.open_browser(kind, purpose),
             Command::SetClass(c) => {
                 self.mirror.class = c;
                 self.mirror.needs_explain = true;

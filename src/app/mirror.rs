@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::protocol::{ImageInfo, ModelInfo, PaneMetrics, PaneResult, Rendered, Response};
 use crate::engine::Method;
-use crate::engine::localize::BBox;
+use crate::engine::metrics::localize::BBox;
 use crate::engine::render::photo_boxes;
 
 /// The status line: the last thing that happened.

@@ -23,7 +23,7 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use image::RgbImage;
 
-use crate::engine::localize::BBox;
+use crate::engine::metrics::localize::BBox;
 
 pub use command::{Command, PickPurpose};
 use link::WorkerLink;
@@ -293,6 +293,17 @@ impl CamscopeApp {
         });
     }
 
+    /// camscope's own file browser for a `kind` of file, starting where the last photo was.
+    fn open_browser(&mut self, kind: PickKind, purpose: PickPurpose) {
+        let start = self
+            .prefs
+            .recent_images
+            .first()
+            .and_then(|p| p.parent())
+            .map(std::path::Path::to_path_buf);
+        self.browser = Some(browser::FileBrowser::new(kind, purpose, start.as_deref()));
+    }
+
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -312,7 +323,9 @@ fn install_fallback_font(ctx: &egui::Context) {
     let mut fonts = egui::FontDefinitions::default();
     fonts.font_data.insert(
         "dejavu".to_owned(),
-        std::sync::Arc::new(egui::FontData::from_static(crate::engine::text::FONT)),
+        std::sync::Arc::new(egui::FontData::from_static(
+            crate::engine::render::text::FONT,
+        )),
     );
     for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
         fonts

@@ -49,7 +49,7 @@ impl FilePicker for RfdPicker {
                 let d = rfd::FileDialog::new();
                 let path = match kind {
                     PickKind::Image => d
-                        .add_filter("Images", &crate::engine::preprocess::IMAGE_EXTENSIONS)
+                        .add_filter("Images", &crate::engine::io::preprocess::IMAGE_EXTENSIONS)
                         .pick_file(),
                     PickKind::Model => d.add_filter("safetensors", &["safetensors"]).pick_file(),
                     PickKind::Save {

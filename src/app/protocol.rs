@@ -135,8 +135,8 @@ impl Request {
 #[derive(Clone, Debug)]
 pub struct PaneMetrics {
     pub title: String,
-    pub deletion: crate::engine::faithfulness::Curve,
-    pub insertion: crate::engine::faithfulness::Curve,
+    pub deletion: crate::engine::metrics::faithfulness::Curve,
+    pub insertion: crate::engine::metrics::faithfulness::Curve,
 }
 
 /// A loaded model, described for the UI.

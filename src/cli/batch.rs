@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camscope::engine::io::write_atomic;
-use camscope::engine::labels::label_of;
+use camscope::engine::io::files::write_atomic;
+use camscope::engine::io::labels::label_of;
+use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::methods::Options;
-use camscope::engine::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::render::{
     Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
 };

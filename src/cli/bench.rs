@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use camscope::engine::faithfulness::{Baseline, CurveSettings, confidence, deletion_insertion};
-use camscope::engine::input::{PhotoFit, preprocess_for};
+use camscope::engine::io::input::{PhotoFit, preprocess_for};
+use camscope::engine::io::preprocess::load_image;
+use camscope::engine::metrics::faithfulness::{
+    Baseline, CurveSettings, confidence, deletion_insertion,
+};
+use camscope::engine::metrics::road::road;
 use camscope::engine::ops::counting_flops;
-use camscope::engine::preprocess::load_image;
 use camscope::engine::render::{Caption, annotated_with_caption, photo_boxes, save_png};
-use camscope::engine::road::road;
 use camscope::engine::{Explainer, Method, OverlayStyle};
 use image::RgbImage;
 

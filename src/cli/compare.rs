@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use camscope::engine::Explainer;
-use camscope::engine::labels::label_of;
+use camscope::engine::io::labels::label_of;
 use camscope::engine::render::{
     GridPane, GridSettings, compare_grid, grid_caption, photo_boxes, save_png,
 };

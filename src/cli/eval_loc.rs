@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camscope::engine::faithfulness::{
+use camscope::engine::metrics::faithfulness::{
     Baseline, CurveSettings, POINTING_TOLERANCE, deletion_insertion, pointing_game,
 };
-use camscope::engine::wsol::{Item, LocEvaluator, LocMetrics, parse_boxes_csv};
+use camscope::engine::metrics::wsol::{Item, LocEvaluator, LocMetrics, parse_boxes_csv};
 use camscope::engine::{BBox, Error, Explainer};
 
 use super::input::{self, MethodArgs, ResizeArg, Source};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use camscope::engine::labels::label_of;
+use camscope::engine::io::labels::label_of;
 use camscope::engine::render::{
     Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
 };

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use camscope::engine::input::{self, Loaded, PhotoFit};
+use camscope::engine::io::input::{self, Loaded, PhotoFit};
 use camscope::engine::methods::{DEFAULT_BATCH_SIZE, Fuse, Options, Progress};
 use camscope::engine::{Labels, Model};
 

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use camscope::engine::Explainer;
-use camscope::engine::faithfulness::{Baseline, CurveSettings, confidence, deletion_insertion};
-use camscope::engine::labels::label_of;
+use camscope::engine::io::labels::label_of;
+use camscope::engine::metrics::faithfulness::{
+    Baseline, CurveSettings, confidence, deletion_insertion,
+};
+use camscope::engine::metrics::road::road;
 use camscope::engine::render::plot::{PlotSeries, curves_png};
 use camscope::engine::render::save_png;
-use camscope::engine::road::road;
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::{EXIT_PARTIAL, Methods, ModelArgs, outln, parse_class, parse_methods};

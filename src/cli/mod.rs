@@ -244,7 +244,7 @@ impl ModelArgs {
         let device = engine::device(self.cpu)?;
         let mut model = match &self.model {
             Some(p) => Model::load(p, &device)?,
-            None => engine::builtin::model(&device)?,
+            None => engine::models::builtin::model(&device)?,
         };
         self.override_preprocess(&mut model);
         Ok(model)
@@ -252,7 +252,7 @@ impl ModelArgs {
 
     /// Puts `--mean/--std/--size/--crop-pct` over what the model came with.
     fn override_preprocess(&self, model: &mut Model) {
-        use engine::preprocess::ResizeMode;
+        use engine::io::preprocess::ResizeMode;
         let mut given = Vec::new();
         let mut p = model.preprocess;
         if let Some(m) = self.mean {
@@ -292,7 +292,7 @@ impl ModelArgs {
     /// The model's name for output: its path, or the built-in's name.
     pub fn display(&self) -> String {
         self.model.as_ref().map_or_else(
-            || engine::builtin::NAME.to_owned(),
+            || engine::models::builtin::NAME.to_owned(),
             |p| p.display().to_string(),
         )
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use candle_core::Device;
 
+use super::io::preprocess::load_image_bytes;
 use super::models::Weights;
-use super::preprocess::load_image_bytes;
 use super::{Array, Model, Preprocess};
 
 /// A `.safetensors` file → layout inference → model → one forward pass at its input size.
@@ -36,7 +36,7 @@ pub fn npy(data: &[u8]) {
 /// eval-loc's `boxes.csv` reader.
 pub fn boxes_csv(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = super::wsol::parse_boxes_csv(text, Path::new("boxes.csv"));
+        let _ = super::metrics::wsol::parse_boxes_csv(text, Path::new("boxes.csv"));
     }
 }
 

@@ -9,6 +9,17 @@ pub struct Map {
 }
 
 impl Map {
+    /// The display convention for a layer map: ReLU (unless the method keeps the sign),
+    /// bilinear upsampling with half-pixel centres to `width × height`, min–max.
+    pub fn displayed(&self, relu: bool, width: usize, height: usize) -> Map {
+        let shown = if relu {
+            self.clone().relu()
+        } else {
+            self.clone()
+        };
+        shown.resized(width, height).normalized()
+    }
+
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
         assert_eq!(
             data.len(),

@@ -1,37 +1,32 @@
 //! The engine: models, preprocessing, explanation methods and rendering. It knows nothing of
 //! any UI; the CLI and the app are thin layers over it (docs/architecture.md draws the map).
+//!
+//! Its rooms: `io` (photo or array in, files out), `models` (checkpoints → networks, the
+//! built-in one), `ops` (what networks are made of, with input gradients), `methods` (maps
+//! from a model), `metrics` (how good a map is: faithfulness, localization), `render` (maps
+//! into pictures). `maps` (the 2-D map type) and `error` serve them all.
 
-pub mod builtin;
-pub mod colormap;
-mod colormap_tables;
 pub mod error;
-pub mod faithfulness;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod input;
 pub mod io;
-pub mod labels;
-pub mod localize;
 pub mod maps;
 pub mod methods;
+pub mod metrics;
 pub mod models;
-pub mod npy;
 pub mod ops;
-pub mod preprocess;
 pub mod render;
-pub mod road;
-pub mod text;
-pub mod wsol;
 
-pub use colormap::Colormap;
 pub use error::{Error, Result};
-pub use labels::Labels;
-pub use localize::BBox;
+pub use io::labels::Labels;
+pub use io::npy::Array;
+pub use io::preprocess::{InputMapping, Preprocess, ResizeMode};
 pub use maps::Map;
 pub use methods::{Explainer, Explanation, Method, Prediction, Produces};
+pub use metrics::localize::BBox;
+pub use models::builtin;
 pub use models::{LayerInfo, Model};
-pub use npy::Array;
-pub use preprocess::{InputMapping, Preprocess, ResizeMode};
+pub use render::colormap::Colormap;
 pub use render::{Blend, OverlayStyle};
 
 /// The compute device: a CUDA GPU when built with the `cuda` feature and one is present (and

@@ -3,8 +3,8 @@
 //! tests/fixtures/make_builtin_reference.py).
 
 use crate::common::*;
+use camscope::engine::io::preprocess::load_image;
 use camscope::engine::methods::Options;
-use camscope::engine::preprocess::load_image;
 use camscope::engine::{Explainer, Method, builtin};
 use candle_core::Device;
 

@@ -3,15 +3,16 @@
 //! map falls faster than insertion rises from the baseline, and the multiplied-input measure
 //! is the identity for an all-ones map. Tolerance 1e-5 absolute on probabilities.
 
-use camscope::engine::faithfulness::{
+use camscope::engine::io::input;
+use camscope::engine::metrics::faithfulness::{
     Baseline, CurveSettings, baseline, confidence, deletion_insertion,
 };
-use camscope::engine::{Explainer, Map, Method, Model, builtin, input};
+use camscope::engine::{Explainer, Map, Method, Model, builtin};
 use candle_core::{Device, Tensor};
 
 use crate::common::*;
 
-fn setup() -> (Model, camscope::engine::input::Loaded) {
+fn setup() -> (Model, camscope::engine::io::input::Loaded) {
     let model = builtin::model(&Device::Cpu).unwrap();
     let loaded =
         input::load_photo(&model, &asset("chelsea.png"), input::PhotoFit::CenterCrop).unwrap();
@@ -112,7 +113,7 @@ struct LibraryMetrics {
 /// runs timm's EfficientNet-Lite0, whose logits agree with camscope's to ~1e-5).
 #[test]
 fn confidence_change_and_road_match_pytorch_grad_cam() {
-    use camscope::engine::road::road;
+    use camscope::engine::metrics::road::road;
     let want: LibraryMetrics =
         serde_json::from_str(&std::fs::read_to_string(fixture("builtin/metrics.json")).unwrap())
             .unwrap();

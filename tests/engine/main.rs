@@ -12,3 +12,4 @@ mod methods;
 mod parity;
 mod preprocess;
 mod render;
+mod zoo;

@@ -13,10 +13,10 @@ use camscope::engine::{Explainer, Map, Method, Model};
 use candle_core::Device;
 
 #[derive(serde::Deserialize)]
-struct Meta {
-    class: usize,
-    layers: Vec<String>,
-    default_layer: String,
+pub(crate) struct Meta {
+    pub class: usize,
+    pub layers: Vec<String>,
+    pub default_layer: String,
 }
 
 const NAMES: [&str; 5] = [
@@ -28,7 +28,7 @@ const NAMES: [&str; 5] = [
 ];
 
 /// The methods of the library, their tolerance, and whether eigen_smooth changes them.
-const METHODS: [(Method, f32, bool); 10] = [
+pub(crate) const METHODS: [(Method, f32, bool); 10] = [
     (Method::GradCam, 1e-4, true),
     (Method::GradCamPlusPlus, 1e-4, true),
     (Method::XGradCam, 1e-4, true),
@@ -41,7 +41,7 @@ const METHODS: [(Method, f32, bool); 10] = [
     (Method::AblationCam, 1e-3, false),
 ];
 
-fn load(name: &str) -> (Meta, Model, candle_core::Tensor) {
+pub(crate) fn load(name: &str) -> (Meta, Model, candle_core::Tensor) {
     let meta: Meta = serde_json::from_str(
         &std::fs::read_to_string(fixture(&format!("{name}/meta.json"))).unwrap(),
     )
@@ -52,12 +52,12 @@ fn load(name: &str) -> (Meta, Model, candle_core::Tensor) {
 }
 
 /// The smaller of the relative errors of `actual` and `−actual`.
-fn rel_err_up_to_sign(actual: &[f32], reference: &[f32]) -> f32 {
+pub(crate) fn rel_err_up_to_sign(actual: &[f32], reference: &[f32]) -> f32 {
     let negated: Vec<f32> = actual.iter().map(|v| -v).collect();
     rel_err(actual, reference).min(rel_err(&negated, reference))
 }
 
-fn is_eigen(m: Method) -> bool {
+pub(crate) fn is_eigen(m: Method) -> bool {
     matches!(m, Method::EigenCam | Method::EigenGradCam)
 }
 

@@ -16,7 +16,7 @@ struct Meta {
     default_layer: String,
 }
 
-fn check(name: &str) {
+pub(crate) fn check(name: &str) {
     let meta: Meta = serde_json::from_str(
         &std::fs::read_to_string(fixture(&format!("{name}/meta.json"))).unwrap(),
     )

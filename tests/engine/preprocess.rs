@@ -1,7 +1,7 @@
 //! Decoding and torchvision-exact preprocessing.
 
 use crate::common::*;
-use camscope::engine::preprocess::load_image;
+use camscope::engine::io::preprocess::load_image;
 use camscope::engine::{InputMapping, Preprocess};
 use candle_core::Device;
 
@@ -132,7 +132,7 @@ fn transformers_processor_preprocessing_matches_transformers() {
 /// margins and both crop-offset rules.
 #[test]
 fn resampling_only_the_crop_equals_resize_then_crop() {
-    use camscope::engine::preprocess::{CropOffset, Interpolation, resize_with};
+    use camscope::engine::io::preprocess::{CropOffset, Interpolation, resize_with};
     let photo = load_image(&fixture("preprocess_photo.png")).unwrap();
     for interpolation in [Interpolation::Bilinear, Interpolation::Bicubic] {
         for crop_offset in [CropOffset::Round, CropOffset::Floor] {

@@ -3,7 +3,7 @@
 //! legend.
 
 use super::{Command, Panel, PanelContext};
-use crate::engine::faithfulness::Curve;
+use crate::engine::metrics::faithfulness::Curve;
 
 /// Curve colours (Okabe–Ito), one per pane, as in `camscope metrics --plot`.
 const COLOURS: [egui::Color32; 4] = [

@@ -4,7 +4,7 @@
 use super::Session;
 use crate::app::protocol::{DrawStyle, ExportKind};
 use crate::engine::Explanation;
-use crate::engine::labels::label_of;
+use crate::engine::io::labels::label_of;
 use crate::engine::render::{
     Caption, GridSettings, annotated_with_caption, compare_grid, grid_caption, photo_boxes,
     save_png,

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::{Session, failed};
 use crate::app::protocol::{PaneMetrics, Response};
 use crate::engine::Error;
-use crate::engine::faithfulness::{Baseline, CurveSettings, deletion_insertion};
+use crate::engine::metrics::faithfulness::{Baseline, CurveSettings, deletion_insertion};
 use crate::engine::render::pane_title;
 
 impl Session {

@@ -16,10 +16,10 @@ use super::protocol::{
     ImageInfo, ImageSource, Look, MAX_DISPLAY_SIDE, ModelInfo, ModelSource, PaneResult, PaneSpec,
     Rendered, Request, Response, Smoothing,
 };
-use crate::engine::input::{PhotoFit, from_photo};
-use crate::engine::labels::label_of;
+use crate::engine::io::input::{PhotoFit, from_photo};
+use crate::engine::io::labels::label_of;
+use crate::engine::io::preprocess::{image_warnings, load_image, load_image_bytes, resize_rgb};
 use crate::engine::methods::Options;
-use crate::engine::preprocess::{image_warnings, load_image, load_image_bytes, resize_rgb};
 use crate::engine::render::{GridPane, fit_size, pane_pixels, shared_maps};
 use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model, builtin};
 use coalesce::coalesce;

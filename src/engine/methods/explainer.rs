@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
 
-use super::{Explanation, Method, Options, Prediction, Raw, Target, smooth};
+use super::{Explanation, Method, Options, Prediction, Raw, Target};
 use crate::engine::error::{Error, Result};
+use crate::engine::io::npy::Array;
 use crate::engine::maps::Map;
 use crate::engine::models::{Forward, Model};
-use crate::engine::npy::Array;
 use crate::engine::ops::Grad;
 
 /// A backward pass: to the output of a node (or the input for `None`), for a class, in a mode.
@@ -184,33 +184,6 @@ impl<'m> Explainer<'m> {
         self.explain_with(method, layer, class, &Options::default())
     }
 
-    /// [`Self::explain`] with options: smoothing, several layers (`layer4,layer3`), batch size
-    /// and progress of the slow methods.
-    pub fn explain_with(
-        &self,
-        method: Method,
-        layer: Option<&str>,
-        class: usize,
-        options: &Options,
-    ) -> Result<Explanation> {
-        self.model.check_class(class)?;
-        if options.aug_smooth {
-            return smooth::augmented(self, method, layer, class, options);
-        }
-        let names: Vec<&str> = layer
-            .map(|l| {
-                l.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if method.uses_layer() && names.len() > 1 {
-            return smooth::fused(self, method, &names, class, options);
-        }
-        self.explain_one(method, names.first().copied(), class, options)
-    }
-
     /// One method at one layer.
     pub(super) fn explain_one(
         &self,
@@ -221,7 +194,16 @@ impl<'m> Explainer<'m> {
     ) -> Result<Explanation> {
         let technique = method.technique();
         let target = if technique.uses_layer() {
-            let name = layer.unwrap_or(self.model.default_layer()).to_owned();
+            // CAM without a layer means the layer its head pools (SqueezeNet's class maps are
+            // not its default layer).
+            let cam_layer = match (method, self.model.cam_head()) {
+                (Method::Cam, Ok(head)) => Some(self.model.display_name(head.layer)),
+                _ => None,
+            };
+            let name = layer
+                .or(cam_layer)
+                .unwrap_or(self.model.default_layer())
+                .to_owned();
             let idx = self.model.layer_index(&name)?;
             let shape = self.activations(idx)?.dims().to_vec();
             Target {
@@ -244,7 +226,7 @@ impl<'m> Explainer<'m> {
         let (ih, iw) = self.input_size();
         let (raw, map, localization) = match technique.compute(self, &target)? {
             Raw::LayerMap(raw) => {
-                let map = final_map(&raw, technique.relu(), iw, ih);
+                let map = raw.displayed(technique.relu(), iw, ih);
                 let raw = Array::new(vec![raw.height, raw.width], raw.data);
                 (raw, map.clone(), map)
             }
@@ -266,17 +248,6 @@ impl<'m> Explainer<'m> {
             localization,
         })
     }
-}
-
-/// The display convention for a layer map: ReLU (unless the method keeps the sign), bilinear
-/// upsampling with half-pixel centres to the input, min–max.
-pub(super) fn final_map(raw: &Map, relu: bool, width: usize, height: usize) -> Map {
-    let shown = if relu {
-        raw.clone().relu()
-    } else {
-        raw.clone()
-    };
-    shown.resized(width, height).normalized()
 }
 
 /// A `3 × H × W` input-gradient as one `H × W` map: the largest magnitude over the colour

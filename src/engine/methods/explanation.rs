@@ -1,8 +1,8 @@
 //! What an explanation hands back: the raw array, the final map, the map boxes come from.
 
 use super::{Method, Produces};
+use crate::engine::io::npy::Array;
 use crate::engine::maps::Map;
-use crate::engine::npy::Array;
 
 /// One class's score and probability.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

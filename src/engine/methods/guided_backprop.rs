@@ -5,7 +5,7 @@
 use super::explainer::gradient_map;
 use super::{Explainer, Produces, Raw, Target, Technique};
 use crate::engine::error::Result;
-use crate::engine::npy::Array;
+use crate::engine::io::npy::Array;
 use crate::engine::ops::Grad;
 
 pub struct GuidedBackprop;

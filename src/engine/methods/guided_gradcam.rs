@@ -5,7 +5,7 @@ use super::gradcam::GradCam;
 use super::guided_backprop::guided_gradient;
 use super::{Explainer, Produces, Raw, Target, Technique, layer_map};
 use crate::engine::error::Result;
-use crate::engine::npy::Array;
+use crate::engine::io::npy::Array;
 
 pub struct GuidedGradCam;
 

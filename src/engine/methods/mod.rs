@@ -36,8 +36,8 @@ use std::sync::Arc;
 use candle_core::Tensor;
 
 use super::error::{Error, Result};
+use super::io::npy::Array;
 use super::maps::Map;
-use super::npy::Array;
 
 pub use explainer::Explainer;
 pub use explanation::{Explanation, Prediction};

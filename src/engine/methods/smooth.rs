@@ -4,11 +4,39 @@
 
 use candle_core::Tensor;
 
-use super::explainer::final_map;
 use super::{Explainer, Explanation, Fuse, Method, Options, Produces};
 use crate::engine::error::{Error, Result};
+use crate::engine::io::npy::Array;
 use crate::engine::maps::Map;
-use crate::engine::npy::Array;
+
+impl Explainer<'_> {
+    /// [`Self::explain`] with options: smoothing, several layers (`layer4,layer3`), batch size
+    /// and progress of the slow methods.
+    pub fn explain_with(
+        &self,
+        method: Method,
+        layer: Option<&str>,
+        class: usize,
+        options: &Options,
+    ) -> Result<Explanation> {
+        self.model().check_class(class)?;
+        if options.aug_smooth {
+            return augmented(self, method, layer, class, options);
+        }
+        let names: Vec<&str> = layer
+            .map(|l| {
+                l.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if method.uses_layer() && names.len() > 1 {
+            return fused(self, method, &names, class, options);
+        }
+        self.explain_one(method, names.first().copied(), class, options)
+    }
+}
 
 /// pytorch-grad-cam's augmentations (ttach): horizontal flip × multiplying the input by these.
 const SCALES: [f64; 3] = [0.9, 1.0, 1.1];
@@ -118,7 +146,7 @@ fn combined(
     class: usize,
     combined: Map,
 ) -> Explanation {
-    let map = final_map(&combined, false, combined.width, combined.height);
+    let map = combined.displayed(false, combined.width, combined.height);
     Explanation {
         method,
         layer,

@@ -3,7 +3,7 @@
 
 use super::{CamHead, Node, Vb};
 use crate::engine::error::Result;
-use crate::engine::ops::{BatchNorm, Conv2d, Linear, MaxPool, Op};
+use crate::engine::ops::{Act, BatchNorm, Conv2d, Linear, MaxPool, Op, SqueezeExcite};
 
 /// How the input channels of a convolution relate to its kernel.
 #[derive(Clone, Copy)]
@@ -108,6 +108,7 @@ pub fn stem_max_pool() -> Op {
         kernel: 3,
         stride: 2,
         padding: 1,
+        ceil: false,
     })
 }
 
@@ -166,4 +167,43 @@ pub fn conv_bn_at(
     groups: Groups,
 ) -> Result<Conv2d> {
     conv_bn(&vb.pp(conv), &vb.pp(bn), cin, stride, None, groups, 1e-5)
+}
+
+/// A squeeze-and-excitation module over `c` channels whose two 1×1 convolutions (with biases)
+/// are `{vb}.{names[0]}` and `{vb}.{names[1]}`: `act` between them, `gate` after.
+pub fn squeeze_excite(vb: &Vb, c: usize, names: [&str; 2], act: Act, gate: Act) -> Result<Op> {
+    let (fc1, fc2) = (vb.pp(names[0]), vb.pp(names[1]));
+    let r = fc1.dims_n("weight", 4)?[0];
+    let matrix = |v: &Vb, rows: usize, cols: usize| -> Result<_> {
+        Ok(v.get("weight", &[rows, cols, 1, 1])?
+            .reshape((rows, cols))?)
+    };
+    Ok(Op::SqueezeExcite(SqueezeExcite {
+        w1: matrix(&fc1, r, c)?,
+        b1: fc1.get("bias", &[r])?,
+        w2: matrix(&fc2, c, r)?,
+        b2: fc2.get("bias", &[c])?,
+        act,
+        gate,
+    }))
+}
+
+/// torchvision's `Conv2dNormActivation` at `vb` (`{vb}.0` the convolution, `{vb}.1` its
+/// BatchNorm), folded into one convolution; the activation is the caller's.
+pub fn conv_norm(vb: &Vb, cin: usize, stride: usize, groups: Groups, eps: f64) -> Result<Conv2d> {
+    conv_bn(&vb.pp(0), &vb.pp(1), cin, stride, None, groups, eps)
+}
+
+/// An inverted-residual block's ops over `cin` → `cout` channels (MobileNet, EfficientNet): it
+/// adds its input when the stride is 1 and the width is kept.
+pub fn inverted_residual(main: Vec<Op>, cin: usize, cout: usize, stride: usize) -> Op {
+    if stride == 1 && cin == cout {
+        Op::Residual {
+            main,
+            shortcut: Vec::new(),
+            post_relu: false,
+        }
+    } else {
+        Op::Seq(main)
+    }
 }

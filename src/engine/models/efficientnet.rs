@@ -14,11 +14,13 @@
 //! Node names follow the module paths; the two activations that EfficientNet-PyTorch applies
 //! functionally get names of ours: `_stem_act` and `_head_act` (the default layer).
 
-use super::blocks::{Groups, batch_norm, conv, conv_bn, count_children, gap_linear_head, linear};
+use super::blocks::{
+    Groups, batch_norm, conv, conv_bn, count_children, gap_linear_head, inverted_residual, linear,
+};
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
+use crate::engine::io::preprocess::{Preprocess, ResizeMode};
 use crate::engine::ops::Op;
-use crate::engine::preprocess::{Preprocess, ResizeMode};
 
 const EPS: f64 = 1e-3;
 const STAGE_STRIDES: [usize; 7] = [1, 2, 2, 2, 1, 2, 1];
@@ -150,14 +152,6 @@ fn mbconv(vb: &Vb, cin: usize, stride: usize) -> Result<(Op, usize)> {
     )?;
     let cout = p.out_channels();
     ops.push(Op::Conv(p));
-    let op = if stride == 1 && cin == cout {
-        Op::Residual {
-            main: ops,
-            shortcut: Vec::new(),
-            post_relu: false,
-        }
-    } else {
-        Op::Seq(ops)
-    };
+    let op = inverted_residual(ops, cin, cout, stride);
     Ok((op, cout))
 }

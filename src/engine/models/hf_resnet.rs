@@ -16,8 +16,8 @@ use super::blocks::{
 };
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
+use crate::engine::io::preprocess::Preprocess;
 use crate::engine::ops::Op;
-use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
 const STAGES: &str = "resnet.encoder.stages";

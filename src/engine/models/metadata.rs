@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::engine::error::{Error, Result};
-use crate::engine::preprocess::{CropOffset, Interpolation, Preprocess, ResizeMode};
+use crate::engine::io::preprocess::{CropOffset, Interpolation, Preprocess, ResizeMode};
 
 /// Larger metadata files than this are refused (ImageNet-21k's label list is ~1 MB).
 const MAX_JSON_BYTES: u64 = 64 << 20;

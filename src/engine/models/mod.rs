@@ -5,21 +5,31 @@
 //! `detect` functions look at the tensor names, in order, and the first that recognises them
 //! `build`s the network straight onto the target device through a [`Vb`].
 
+mod alexnet;
 mod blocks;
+pub mod builtin;
+mod convnext;
+mod densenet;
 mod efficientnet;
+mod googlenet;
 mod hf_resnet;
 pub mod metadata;
+mod mobilenet;
 mod model;
+mod regnet;
 mod resnet;
 mod resnetv2;
+mod shufflenet;
+mod squeezenet;
+mod tv_efficientnet;
 mod vgg;
 pub mod weights;
 
 use candle_core::Tensor;
 
 use super::error::Result;
+use super::io::preprocess::Preprocess;
 use super::ops::Op;
-use super::preprocess::Preprocess;
 
 pub use model::{Forward, LayerInfo, Model, PreprocessInfo};
 pub use weights::{Vb, Weights};
@@ -78,6 +88,17 @@ pub struct Architecture {
 pub const ARCHITECTURES: &[Architecture] = &[
     resnet::ARCHITECTURE,
     resnetv2::ARCHITECTURE,
+    densenet::ARCHITECTURE,
+    mobilenet::V2,
+    mobilenet::V3,
+    tv_efficientnet::ARCHITECTURE,
+    regnet::ARCHITECTURE,
+    convnext::ARCHITECTURE,
+    googlenet::ARCHITECTURE,
+    shufflenet::ARCHITECTURE,
+    squeezenet::ARCHITECTURE,
+    alexnet::ARCHITECTURE,
+    // Last among the `features.N` layouts: it takes any `features.0.weight`.
     vgg::ARCHITECTURE,
     efficientnet::ARCHITECTURE,
     hf_resnet::ARCHITECTURE,

@@ -9,8 +9,8 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Metadata;
 use super::{ARCHITECTURES, CamHead, Node, Weights};
 use crate::engine::error::{Error, Result};
+use crate::engine::io::preprocess::Preprocess;
 use crate::engine::ops::{Grad, Op, Saved, backward_seq, forward_seq, on_pool};
-use crate::engine::preprocess::Preprocess;
 
 /// One explainable layer, for listings.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -359,13 +359,16 @@ impl Model {
             check()?;
             // A node ending in a convolution and a node that is only its ReLU (VGG's layout)
             // run as one convolution with the ReLU as its epilogue: nothing is recorded here.
-            if let (Some((Op::Conv(c), head)), Some([act @ (Op::Relu | Op::Relu6)])) = (
+            if let (Some((Op::Conv(c), head)), Some(six)) = (
                 nodes[i].ops.split_last(),
-                nodes.get(i + 1).map(|n| n.ops.as_slice()),
+                nodes.get(i + 1).and_then(|n| match n.ops.as_slice() {
+                    [act] => act.clamp_six(),
+                    _ => None,
+                }),
             ) {
                 let (y, fused) = on_pool(|| -> Result<_> {
                     let y = forward_seq(head, &x, false)?.0;
-                    Ok(match c.forward_clamped(&y, matches!(act, Op::Relu6))? {
+                    Ok(match c.forward_clamped(&y, six)? {
                         Some(z) => (z, true),
                         None => (c.forward(&y)?, false),
                     })
@@ -430,7 +433,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::builtin;
+    use crate::engine::models::builtin;
 
     /// The batched pass from a layer gives, for each item, the logits of the taped forward pass.
     #[test]

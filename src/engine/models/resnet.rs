@@ -17,14 +17,15 @@
 //!   tensor) instead of torchvision's strided 1×1 convolution (`downsample.0/1`);
 //! - squeeze-and-excitation (`se.fc1/fc2`) after the block's last BatchNorm, before the sum.
 
+use super::blocks;
 use super::blocks::{
     Groups, StageLayout, conv_bn, conv_bn_at, gap_linear_head, linear, residual_stages,
     stem_max_pool,
 };
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
-use crate::engine::ops::{AvgPool, Op, SqueezeExcite};
-use crate::engine::preprocess::Preprocess;
+use crate::engine::io::preprocess::Preprocess;
+use crate::engine::ops::{Act, AvgPool, Op};
 
 const EPS: f64 = 1e-5;
 
@@ -235,17 +236,13 @@ fn squeeze_excite(vb: &Vb, c: usize) -> Result<Option<Op>> {
     if !se.contains("fc1.weight") {
         return Ok(None);
     }
-    let r = se.pp("fc1").dims_n("weight", 4)?[0];
-    let matrix = |v: &Vb, rows: usize, cols: usize| -> Result<_> {
-        Ok(v.get("weight", &[rows, cols, 1, 1])?
-            .reshape((rows, cols))?)
-    };
-    Ok(Some(Op::SqueezeExcite(SqueezeExcite {
-        w1: matrix(&se.pp("fc1"), r, c)?,
-        b1: se.pp("fc1").get("bias", &[r])?,
-        w2: matrix(&se.pp("fc2"), c, r)?,
-        b2: se.pp("fc2").get("bias", &[c])?,
-    })))
+    Ok(Some(blocks::squeeze_excite(
+        &se,
+        c,
+        ["fc1", "fc2"],
+        Act::Relu,
+        Act::Sigmoid,
+    )?))
 }
 
 fn shortcut(vb: &Vb, cin: usize, cout: usize, stride: usize) -> Result<Vec<Op>> {
@@ -269,7 +266,11 @@ fn shortcut(vb: &Vb, cin: usize, cout: usize, stride: usize) -> Result<Vec<Op>> 
         checked(&c, ds.pp(1).key("weight"))?;
         let mut ops = Vec::new();
         if stride > 1 {
-            ops.push(Op::AvgPool(AvgPool { kernel: 2, stride }));
+            ops.push(Op::AvgPool(AvgPool {
+                kernel: 2,
+                stride,
+                ceil: true,
+            }));
         }
         ops.push(Op::Conv(c));
         Ok(ops)

@@ -24,8 +24,8 @@ use super::blocks::{
 };
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
+use crate::engine::io::preprocess::Preprocess;
 use crate::engine::ops::{AvgPool, Linear, Op};
-use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
 
@@ -187,7 +187,11 @@ fn block(
     let mut shortcut = Vec::new();
     let ds_stride = if avg_down {
         if stride > 1 {
-            shortcut.push(Op::AvgPool(AvgPool { kernel: 2, stride }));
+            shortcut.push(Op::AvgPool(AvgPool {
+                kernel: 2,
+                stride,
+                ceil: true,
+            }));
         }
         1
     } else {

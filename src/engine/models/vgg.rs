@@ -23,8 +23,8 @@
 use super::blocks::{Groups, batch_norm, conv, gap_linear_head, linear};
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
+use crate::engine::io::preprocess::Preprocess;
 use crate::engine::ops::{AdaptiveAvgPool, MaxPool, MinSizePool, Op};
-use crate::engine::preprocess::Preprocess;
 
 const EPS: f64 = 1e-5;
 
@@ -215,5 +215,6 @@ fn max_pool() -> Op {
         kernel: 2,
         stride: 2,
         padding: 0,
+        ceil: false,
     })
 }

@@ -133,8 +133,73 @@ impl Weights {
         v
     }
 
+    /// The shape of the float tensor `name`, if there is one (for `detect`).
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|i| i.shape.as_slice())
+    }
+
+    /// Whether the checkpoint has a tensor `name`, of any dtype: a non-float one is refused by
+    /// name when a builder reads it, not mistaken for a missing one.
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.tensors.contains_key(name) || self.non_float.contains_key(name)
+    }
+
+    /// For unread tensors under a numbered module (`layer2.1.bn1.weight`): the tensors a
+    /// sibling module has (`layer2.2.conv1.weight`) that this one lacks — the likely missing or
+    /// misnamed ones, which stopped the builder early. At most `max`.
+    fn missing_beside(&self, unused: &[&str], max: usize) -> Vec<String> {
+        let all = self.names();
+        let rests = |prefix: &str| -> std::collections::BTreeSet<&str> {
+            let start = format!("{prefix}.");
+            all.iter()
+                .filter_map(|n| n.strip_prefix(start.as_str()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for u in unused {
+            let parts: Vec<&str> = u.split('.').collect();
+            // The deepest numbered module whose sibling has tensors this one lacks
+            // (`layer2.1.bn1` and `layer2.1.bn2` hold the same names; `layer2.1` and
+            // `layer2.2` differ by the missing one).
+            for i in (0..parts.len()).rev() {
+                let Some((stem, index)) = split_index(parts[i]) else {
+                    continue;
+                };
+                let prefix = parts[..=i].join(".");
+                let sibling = |j: usize| {
+                    let mut p = parts[..i].to_vec();
+                    let name = format!("{stem}{j}");
+                    p.push(&name);
+                    let r = rests(&p.join("."));
+                    (!r.is_empty()).then_some(r)
+                };
+                // A later sibling first: a stage's first block is the odd one (it downsamples).
+                let Some(reference) =
+                    sibling(index + 1).or_else(|| index.checked_sub(1).and_then(sibling))
+                else {
+                    continue;
+                };
+                let mine = rests(&prefix);
+                let lacking: Vec<String> = reference
+                    .difference(&mine)
+                    .filter(|r| !r.ends_with("num_batches_tracked"))
+                    .map(|r| format!("{prefix}.{r}"))
+                    .collect();
+                if lacking.is_empty() {
+                    continue;
+                }
+                if seen.insert(prefix) {
+                    out.extend(lacking);
+                }
+                break;
+            }
+            if out.len() >= max {
+                out.truncate(max);
+                break;
+            }
+        }
+        out
     }
 
     /// An error naming the tensors the builder did not read (other than BatchNorm's step
@@ -167,11 +232,21 @@ impl Weights {
         }
         unused.sort_unstable();
         let shown: Vec<&str> = unused.iter().take(6).copied().collect();
+        let missing = self.missing_beside(&unused, 4);
+        let hint = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; missing or misnamed, judging by the modules beside them: {}",
+                missing.join(", ")
+            )
+        };
         Err(Error::UnknownLayout {
             path: self.path.clone(),
             reason: format!(
                 "read as {assumed}, but {} of its tensors are not part of that network: {}{} — \
-                 the checkpoint has parts camscope does not model, and its maps would be wrong",
+                 the checkpoint has parts camscope does not model, and its maps would be \
+                 wrong{hint}",
                 unused.len(),
                 shown.join(", "),
                 if unused.len() > shown.len() {
@@ -238,6 +313,17 @@ impl Weights {
     }
 }
 
+/// A path component's trailing index: `3` → `("", 3)`, `denselayer2` → `("denselayer", 2)`,
+/// `block1-0` → `("block1-", 0)`.
+fn split_index(part: &str) -> Option<(&str, usize)> {
+    let digits = part.len() - part.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    let (stem, n) = part.split_at(part.len() - digits);
+    Some((stem, n.parse().ok()?))
+}
+
 /// A prefix into [`Weights`], in the style of candle-nn's `VarBuilder`: tensors come out on
 /// the device the model is built for.
 #[derive(Clone)]
@@ -260,6 +346,11 @@ impl<'a> Vb<'a> {
             device: self.device,
             prefix,
         }
+    }
+
+    /// The device the model is built on.
+    pub fn device(&self) -> &Device {
+        self.device
     }
 
     pub fn key(&self, name: &str) -> String {
@@ -311,6 +402,26 @@ impl<'a> Vb<'a> {
             });
         }
         Ok(self.weights.convert(&key, info)?.to_device(self.device)?)
+    }
+
+    /// Reads every tensor under this prefix and drops it: for parts of a checkpoint that the
+    /// evaluation pass does not use (GoogLeNet's auxiliary classifiers, which PyTorch also runs
+    /// only in training), so that they are checked and counted as read, not silently skipped.
+    /// Returns how many there were.
+    pub fn read_unused_part(&self) -> Result<usize> {
+        let start = format!("{}.", self.prefix);
+        let mut names: Vec<(String, Vec<usize>)> = self
+            .weights
+            .tensors
+            .iter()
+            .filter(|(k, _)| k.starts_with(&start))
+            .map(|(k, i)| (k[self.prefix.len() + 1..].to_owned(), i.shape.clone()))
+            .collect();
+        names.sort();
+        for (name, shape) in &names {
+            self.get(name, shape)?;
+        }
+        Ok(names.len())
     }
 
     /// The shape of `name`, for inferring an architecture.

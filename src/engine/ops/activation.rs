@@ -5,7 +5,7 @@
 use candle_core::{DType, Tensor};
 
 use super::Grad;
-use super::gemm_conv::with_cpu_slice;
+use super::cpu::with_cpu_slice;
 use super::simd::wide_fn;
 use crate::engine::error::Result;
 
@@ -22,12 +22,12 @@ fn relu_mask(x: &Tensor, six: bool) -> Result<Tensor> {
 const CHUNK: usize = 1 << 14;
 
 /// Whether `t` takes the CPU element-wise path.
-fn on_cpu(t: &Tensor) -> bool {
+pub(super) fn on_cpu(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
 /// `kernel(out, a, b)` over parallel chunks of `a` and `b`, as a tensor of `a`'s shape.
-fn zip_map(
+pub(super) fn zip_map(
     a: &Tensor,
     b: &Tensor,
     kernel: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
@@ -114,12 +114,13 @@ pub(super) fn add_maybe_relu(a: &Tensor, b: &Tensor, relu: bool) -> Result<Tenso
 pub(super) fn activation_backward(x: &Tensor, g: &Tensor, six: bool, mode: Grad) -> Result<Tensor> {
     if on_cpu(x) && on_cpu(g) && x.dims() == g.dims() {
         let hi = if six { 6.0 } else { f32::INFINITY };
-        let guided = mode == Grad::Guided;
+        // ReLU6 is not `nn.ReLU`: pytorch-grad-cam's guided backprop leaves it plain.
+        let guided = mode == Grad::Guided && !six;
         return zip_map(x, g, |o, x, g| gate_into(o, x, g, hi, guided));
     }
     let g = match mode {
-        Grad::Plain => g.clone(),
-        Grad::Guided => g.relu()?,
+        Grad::Guided if !six => g.relu()?,
+        _ => g.clone(),
     };
     Ok(g.mul(&relu_mask(x, six)?)?)
 }

@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 use candle_core::{DType, Tensor};
 
 use super::depthwise;
-use super::gemm_conv::{self, Geometry};
+use super::geometry::Geometry;
 use super::norm::BatchNorm;
 use super::winograd;
+use super::{cpu, gemm_conv};
 use crate::engine::error::Result;
 
 /// A 2-D convolution (square kernel), with BatchNorm optionally folded in at load.
@@ -83,6 +84,11 @@ impl Conv2d {
         self.weight.dims()[0]
     }
 
+    /// The kernel's side.
+    pub fn kernel_size(&self) -> usize {
+        self.kernel()
+    }
+
     fn kernel(&self) -> usize {
         self.weight.dims()[3]
     }
@@ -113,9 +119,9 @@ impl Conv2d {
         if let Some(h) = self.host.get() {
             return Ok(h);
         }
-        let w = gemm_conv::cpu_data(&self.weight)?;
+        let w = cpu::cpu_data(&self.weight)?;
         let b = match &self.bias {
-            Some(b) => Some(gemm_conv::cpu_data(b)?),
+            Some(b) => Some(cpu::cpu_data(b)?),
             None => None,
         };
         Ok(self.host.get_or_init(|| (w, b)))
@@ -158,21 +164,21 @@ impl Conv2d {
         let g = self.geometry(n, cin, h, w);
         let (weight, bias) = self.host()?;
         let y = if self.is_depthwise(x) {
-            gemm_conv::with_cpu_slice(x, |x| {
+            cpu::with_cpu_slice(x, |x| {
                 depthwise::forward(x, weight, bias.as_deref(), &g, [g.pad; 4], act)
             })?
         } else if winograd::applies(&g) {
             let u = self
                 .winograd
                 .get_or_init(|| winograd::transform_kernel(weight, g.cout, g.cin));
-            gemm_conv::with_cpu_slice(x, |x| winograd::forward(x, u, bias.as_deref(), &g, act))?
+            cpu::with_cpu_slice(x, |x| winograd::forward(x, u, bias.as_deref(), &g, act))?
         } else {
-            gemm_conv::with_cpu_slice(x, |x| {
+            cpu::with_cpu_slice(x, |x| {
                 gemm_conv::forward(x, weight, bias.as_deref(), &g, act)
             })?
         };
         let (oh, ow) = g.out_hw();
-        Ok(Some(gemm_conv::tensor(y, (n, g.cout, oh, ow))?))
+        Ok(Some(cpu::tensor(y, (n, g.cout, oh, ow))?))
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -212,10 +218,10 @@ impl Conv2d {
         );
         super::count_flops(2 * (n * c * oh * ow * g.k * g.k) as u64);
         let (weight, bias) = self.host()?;
-        let y = gemm_conv::with_cpu_slice(x, |x| {
+        let y = cpu::with_cpu_slice(x, |x| {
             depthwise::forward(x, weight, bias.as_deref(), &g, pads, act)
         })?;
-        Ok(Some(gemm_conv::tensor(y, (n, c, oh, ow))?))
+        Ok(Some(cpu::tensor(y, (n, c, oh, ow))?))
     }
 
     /// The forward pass through candle's convolution (other devices, and the reference).
@@ -223,12 +229,12 @@ impl Conv2d {
         let y = if self.is_depthwise(x) {
             let (n, cin, h, w) = x.dims4()?;
             let g = self.geometry(n, cin, h, w);
-            let wv = gemm_conv::cpu_data(&self.weight)?;
-            let y = gemm_conv::with_cpu_slice(x, |x| {
+            let wv = cpu::cpu_data(&self.weight)?;
+            let y = cpu::with_cpu_slice(x, |x| {
                 depthwise::forward(x, &wv, None, &g, [g.pad; 4], None)
             })?;
             let (oh, ow) = g.out_hw();
-            gemm_conv::tensor(y, (n, g.cout, oh, ow))?.to_device(x.device())?
+            cpu::tensor(y, (n, g.cout, oh, ow))?.to_device(x.device())?
         } else {
             x.conv2d(&self.weight, self.padding, self.stride, 1, self.groups)?
         };
@@ -261,15 +267,14 @@ impl Conv2d {
                 let u = self.winograd_back.get_or_init(|| {
                     winograd::transform_kernel(&winograd::flipped(weight, cout, cin), cin, cout)
                 });
-                let dx =
-                    gemm_conv::with_cpu_slice(g, |dy| winograd::forward(dy, u, None, &back, None))?;
-                return gemm_conv::tensor(dx, (n, cin, h, w));
+                let dx = cpu::with_cpu_slice(g, |dy| winograd::forward(dy, u, None, &back, None))?;
+                return cpu::tensor(dx, (n, cin, h, w));
             }
             let wt = self
                 .transposed
                 .get_or_init(|| gemm_conv::transposed(weight, &geom));
-            let dx = gemm_conv::with_cpu_slice(g, |dy| gemm_conv::backward(dy, wt, &geom))?;
-            return gemm_conv::tensor(dx, (n, cin, h, w));
+            let dx = cpu::with_cpu_slice(g, |dy| gemm_conv::backward(dy, wt, &geom))?;
+            return cpu::tensor(dx, (n, cin, h, w));
         }
         self.backward_candle(g, h, w)
     }

@@ -11,7 +11,8 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use super::activation::clamp_in_place;
-use super::gemm_conv::{Geometry, cpu_data, with_cpu_slice};
+use super::cpu::{cpu_data, with_cpu_slice};
+use super::geometry::Geometry;
 pub use super::phases::Pads;
 use super::phases::Phases;
 use super::simd::{axpy, wide_fn};

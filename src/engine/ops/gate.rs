@@ -1,17 +1,20 @@
-//! Squeeze-and-excitation (Hu et al. 2018, timm's `SEModule`): every channel of `x` scaled by
-//! a gate computed from the channel means, `y = x ⊙ σ(W₂ ReLU(W₁ mean_hw(x) + b₁) + b₂)`.
+//! Squeeze-and-excitation (Hu et al. 2018) in each family's form: every channel of `x` scaled
+//! by a gate computed from the channel means, `y = x ⊙ gate(W₂ act(W₁ mean_hw(x) + b₁) + b₂)`.
+//! timm's `SEModule` and RegNet's are ReLU + sigmoid, EfficientNet's SiLU + sigmoid,
+//! MobileNet-V3's ReLU + Hardsigmoid.
 //!
 //! Backward: `∂y/∂x` has two paths — through the scaling (`g ⊙ s`) and through the gate (its
-//! gradient `Σ_hw g ⊙ x`, back through σ, W₂, the ReLU (guided like every ReLU in guided
-//! backprop, as pytorch-grad-cam replaces every `nn.ReLU`), W₁ and the mean).
+//! gradient `Σ_hw g ⊙ x`, back through the gate function, W₂, the activation (a ReLU is guided
+//! like every `nn.ReLU` in guided backprop, as pytorch-grad-cam replaces them), W₁ and the
+//! mean).
 
 use candle_core::Tensor;
 
 use super::Grad;
-use super::activation::activation_backward;
+use super::act::Act;
 use crate::engine::error::Result;
 
-/// timm's `SEModule` with 1×1 convolutions stored as matrices.
+/// A squeeze-and-excitation module with its 1×1 convolutions stored as matrices.
 pub struct SqueezeExcite {
     /// `(reduced, C)`.
     pub w1: Tensor,
@@ -21,18 +24,19 @@ pub struct SqueezeExcite {
     pub w2: Tensor,
     /// `(C,)`.
     pub b2: Tensor,
+    /// After the first layer.
+    pub act: Act,
+    /// Makes the gate from the second layer's output.
+    pub gate: Act,
 }
 
-/// What the backward pass needs: the input, the first layer's output before its ReLU, and the
-/// gate.
+/// What the backward pass needs: the input, the first layer's output before its activation,
+/// the second's before the gate function, and the gate.
 pub struct GateSaved {
     x: Tensor,
     hidden: Tensor,
+    z: Tensor,
     gate: Tensor,
-}
-
-fn sigmoid(z: &Tensor) -> Result<Tensor> {
-    Ok((z.neg()?.exp()? + 1.0)?.recip()?)
 }
 
 impl SqueezeExcite {
@@ -40,17 +44,19 @@ impl SqueezeExcite {
         let (n, c, _, _) = x.dims4()?;
         let squeezed = x.mean((2, 3))?;
         let hidden = squeezed.matmul(&self.w1.t()?)?.broadcast_add(&self.b1)?;
-        let z = hidden
-            .relu()?
+        let z = self
+            .act
+            .forward(&hidden)?
             .matmul(&self.w2.t()?)?
             .broadcast_add(&self.b2)?;
-        let gate = sigmoid(&z)?;
+        let gate = self.gate.forward(&z)?;
         let y = x.broadcast_mul(&gate.reshape((n, c, 1, 1))?)?;
         Ok((
             y,
             GateSaved {
                 x: x.clone(),
                 hidden,
+                z,
                 gate,
             },
         ))
@@ -61,9 +67,9 @@ impl SqueezeExcite {
         let gate4 = s.gate.reshape((n, c, 1, 1))?;
         let through_scale = g.broadcast_mul(&gate4)?;
         let g_gate = g.mul(&s.x)?.sum((2, 3))?;
-        let g_z = g_gate.mul(&s.gate)?.mul(&(1.0 - &s.gate)?)?;
+        let g_z = self.gate.backward(&s.z, &g_gate, mode)?;
         let g_a = g_z.matmul(&self.w2)?;
-        let g_hidden = activation_backward(&s.hidden, &g_a, false, mode)?;
+        let g_hidden = self.act.backward(&s.hidden, &g_a, mode)?;
         let g_mean = g_hidden.matmul(&self.w1)?;
         let through_gate = (g_mean.reshape((n, c, 1, 1))? / (h * w) as f64)?;
         Ok(through_scale.broadcast_add(&through_gate)?)
@@ -87,32 +93,46 @@ mod tests {
                 .collect();
             Ok(Tensor::from_vec(v, shape, &dev)?)
         };
-        let se = SqueezeExcite {
-            w1: t(&[2, 4], 1)?,
-            b1: t(&[2], 2)?,
-            w2: t(&[4, 2], 3)?,
-            b2: t(&[4], 4)?,
-        };
-        let x = t(&[1, 4, 3, 3], 5)?;
-        let r = t(&[1, 4, 3, 3], 6)?;
-        let (_, saved) = se.forward(&x)?;
-        let got = se
-            .backward(&saved, &r, Grad::Plain)?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
-        let xs = x.flatten_all()?.to_vec1::<f64>()?;
-        let eps = 1e-6;
-        for i in 0..xs.len() {
-            let f = |d: f64| -> Result<f64> {
-                let mut v = xs.clone();
-                v[i] += d;
-                let xi = Tensor::from_vec(v, (1, 4, 3, 3), &dev)?;
-                Ok(se.forward(&xi)?.0.mul(&r)?.sum_all()?.to_scalar::<f64>()?)
+        for (act, gate) in [
+            (Act::Relu, Act::Sigmoid),
+            (Act::Silu, Act::Sigmoid),
+            (Act::Relu, Act::Hardsigmoid),
+        ] {
+            let se = SqueezeExcite {
+                w1: t(&[2, 4], 1)?,
+                b1: t(&[2], 2)?,
+                w2: t(&[4, 2], 3)?,
+                b2: t(&[4], 4)?,
+                act,
+                gate,
             };
-            let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
-            assert!((got[i] - want).abs() < 1e-7, "x[{i}]: {} vs {want}", got[i]);
+            let x = t(&[1, 4, 3, 3], 5)?;
+            let r = t(&[1, 4, 3, 3], 6)?;
+            let (_, saved) = se.forward(&x)?;
+            let got = se
+                .backward(&saved, &r, Grad::Plain)?
+                .flatten_all()?
+                .to_vec1::<f64>()?;
+            let xs = x.flatten_all()?.to_vec1::<f64>()?;
+            let eps = 1e-6;
+            for i in 0..xs.len() {
+                let f = |d: f64| -> Result<f64> {
+                    let mut v = xs.clone();
+                    v[i] += d;
+                    let xi = Tensor::from_vec(v, (1, 4, 3, 3), &dev)?;
+                    Ok(se.forward(&xi)?.0.mul(&r)?.sum_all()?.to_scalar::<f64>()?)
+                };
+                let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
+                assert!(
+                    (got[i] - want).abs() < 1e-7,
+                    "{}/{} x[{i}]: {} vs {want}",
+                    act.name(),
+                    gate.name(),
+                    got[i]
+                );
+            }
+            assert_eq!(x.dtype(), DType::F64);
         }
-        assert_eq!(x.dtype(), DType::F64);
         Ok(())
     }
 }

@@ -9,54 +9,12 @@
 //! Input gradient: `cols = Wᵀ · dY`, then col2im adds each column back where it was read from.
 //! Unlike the zero-dilated transposed convolution, a strided convolution wastes nothing.
 
-use candle_core::{Device, Tensor};
 use gemm::Parallelism;
 
+use super::geometry::Geometry;
 use super::im2col::{col2im, im2col};
 use super::matmul::matmul;
 pub(super) use super::matmul::{SharedOut, matmul_raw};
-use crate::engine::error::Result;
-
-/// The shape of one convolution.
-#[derive(Clone, Copy, Debug)]
-pub struct Geometry {
-    pub n: usize,
-    pub cin: usize,
-    pub h: usize,
-    pub w: usize,
-    pub cout: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub pad: usize,
-    pub groups: usize,
-}
-
-impl Geometry {
-    pub fn out_hw(&self) -> (usize, usize) {
-        (
-            (self.h + 2 * self.pad - self.k) / self.stride + 1,
-            (self.w + 2 * self.pad - self.k) / self.stride + 1,
-        )
-    }
-
-    pub(super) fn cin_g(&self) -> usize {
-        self.cin / self.groups
-    }
-
-    fn cout_g(&self) -> usize {
-        self.cout / self.groups
-    }
-
-    /// Rows of the im2col matrix of one group.
-    pub(super) fn patch(&self) -> usize {
-        self.cin_g() * self.k * self.k
-    }
-
-    /// A 1×1, stride-1, unpadded convolution reads its input as it is.
-    fn is_pointwise(&self) -> bool {
-        self.k == 1 && self.stride == 1 && self.pad == 0
-    }
-}
 
 /// About this many f32 of im2col columns per block (1 MiB): whole output rows, so that a
 /// block's columns stay in this CPU's L2 cache while the GEMM reads them, and the buffer stays
@@ -251,34 +209,13 @@ pub fn backward(dy: &[f32], weight_t: &[f32], g: &Geometry) -> Vec<f32> {
     dx
 }
 
-/// The f32 data of a CPU tensor, made contiguous first if it is not.
-pub fn cpu_data(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(t.flatten_all()?.to_vec1::<f32>()?)
-}
-
-/// Runs `f` on the f32 data of a contiguous CPU tensor without copying it.
-pub fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
-            Ok(f(&cpu.as_slice::<f32>()?[start..end]))
-        }
-        _ => {
-            drop(storage);
-            Ok(f(&cpu_data(&t)?))
-        }
-    }
-}
-
-/// A `(n, c, h, w)` CPU tensor from its data.
-pub fn tensor(data: Vec<f32>, shape: (usize, usize, usize, usize)) -> Result<Tensor> {
-    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
-}
-
 #[cfg(test)]
 mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::super::cpu::cpu_data;
     use super::*;
+    use crate::engine::error::Result;
 
     /// Against candle's direct convolution, for the shapes our models use (strided, padded,
     /// grouped, pointwise, a batch of two).

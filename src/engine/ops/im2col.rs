@@ -1,7 +1,7 @@
 //! im2col and its transpose for the GEMM convolutions ([`super::gemm_conv`]): the input
 //! patches of a block of output rows as the columns of a matrix, and the columns added back.
 
-use super::gemm_conv::Geometry;
+use super::geometry::Geometry;
 use super::simd::wide_fn;
 
 /// The output columns `ox` whose input column `ox·s + kx - p` lies inside `0..w`.

@@ -9,7 +9,7 @@
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
-use super::gemm_conv::with_cpu_slice;
+use super::cpu::with_cpu_slice;
 use super::simd::{axpy, wide_fn};
 use crate::engine::error::Result;
 

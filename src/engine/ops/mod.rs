@@ -7,12 +7,16 @@
 //! to the op's input, with PyTorch's semantics (ReLU: `x > 0`; max-pool ties: first maximum in
 //! row-major window order). Guided backprop is the same walk with [`Grad::Guided`].
 
+mod act;
 mod activation;
 mod conv;
+mod cpu;
 mod depthwise;
 mod gate;
 mod gemm_conv;
+mod geometry;
 mod im2col;
+mod layernorm;
 mod linear;
 mod matmul;
 mod norm;
@@ -26,8 +30,10 @@ use candle_core::Tensor;
 use super::error::{Error, Result};
 use activation::activation_backward;
 
+pub use act::Act;
 pub use conv::{Conv2d, same_padding};
 pub use gate::SqueezeExcite;
+pub use layernorm::LayerNorm2d;
 pub use linear::Linear;
 pub use norm::BatchNorm;
 pub use pool::{AdaptiveAvgPool, AvgPool, MaxPool, MinSizePool};
@@ -96,6 +102,8 @@ pub enum Saved {
     /// Max-pool: flat argmax positions per output, and the input's shape.
     Argmax(Tensor, Vec<usize>),
     Seq(Vec<Saved>),
+    /// Each branch's tape, and how many channels it gave.
+    Concat(Vec<Vec<Saved>>, Vec<usize>),
     Gate(gate::GateSaved),
     Residual {
         main: Vec<Saved>,
@@ -115,8 +123,26 @@ pub enum Op {
         kernel: usize,
         stride: usize,
     },
+    /// `nn.ReLU`: guided in guided backprop.
     Relu,
+    /// `nn.ReLU6`: never guided (pytorch-grad-cam replaces only `nn.ReLU` modules).
     Relu6,
+    /// A ReLU a model's `forward` applies functionally (`F.relu`: DenseNet's last one,
+    /// GoogLeNet's and Inception's `BasicConv2d`): never guided, for the same reason.
+    ReluFn,
+    /// SiLU, GELU, Hardswish, Hardsigmoid, sigmoid.
+    Act(Act),
+    LayerNorm2d(LayerNorm2d),
+    /// Zero padding `[top, bottom, left, right]` (before a pool that counts the padding).
+    Pad([usize; 4]),
+    /// Channels `start .. start + len` (ShuffleNet's `x.chunk(2, dim=1)`).
+    Narrow {
+        start: usize,
+        len: usize,
+    },
+    /// ShuffleNet's `channel_shuffle(x, groups)`: `(N, g, C/g, H, W)` transposed to
+    /// `(N, C/g, g, H, W)`.
+    ChannelShuffle(usize),
     MaxPool(MaxPool),
     AvgPool(AvgPool),
     AdaptiveAvgPool(AdaptiveAvgPool),
@@ -130,12 +156,26 @@ pub enum Op {
     /// Evaluation mode: the identity.
     Dropout,
     Seq(Vec<Op>),
+    /// The branches' outputs concatenated along channels, in order; an empty branch is the
+    /// identity (DenseNet's `cat([x, layer(x)])`, Inception's modules).
+    Concat(Vec<Vec<Op>>),
     /// `post(main(x) + shortcut(x))`; an empty shortcut is the identity.
     Residual {
         main: Vec<Op>,
         shortcut: Vec<Op>,
         post_relu: bool,
     },
+}
+
+impl Op {
+    /// For a ReLU-like op that a convolution can take as its epilogue: whether it is ReLU6.
+    pub fn clamp_six(&self) -> Option<bool> {
+        match self {
+            Op::Relu | Op::ReluFn => Some(false),
+            Op::Relu6 => Some(true),
+            _ => None,
+        }
+    }
 }
 
 /// Runs `ops` in order; with `tape`, records what their backward passes need.
@@ -152,9 +192,9 @@ pub fn forward_seq(ops: &[Op], x: &Tensor, tape: bool) -> Result<(Tensor, Vec<Sa
             i += used;
             continue;
         }
-        if let (Op::Conv(c), Some(act @ (Op::Relu | Op::Relu6))) = (&ops[i], ops.get(i + 1)) {
+        if let (Op::Conv(c), Some(six)) = (&ops[i], ops.get(i + 1).and_then(Op::clamp_six)) {
             let (_, _, h, w) = x.dims4()?;
-            if let Some(y) = c.forward_clamped(&x, matches!(act, Op::Relu6))? {
+            if let Some(y) = c.forward_clamped(&x, six)? {
                 if tape {
                     saved.push(Saved::Hw(h, w));
                     saved.push(Saved::Input(y.clone()));
@@ -185,11 +225,7 @@ fn same_pad_depthwise(
     let [Op::SamePad { kernel, stride }, Op::Conv(c), rest @ ..] = ops else {
         return Ok(None);
     };
-    let act = match rest.first() {
-        Some(Op::Relu) => Some(false),
-        Some(Op::Relu6) => Some(true),
-        _ => None,
-    };
+    let act = rest.first().and_then(Op::clamp_six);
     let (_, _, h, w) = x.dims4()?;
     let (t, b) = same_padding(h, *kernel, *stride);
     let (l, r) = same_padding(w, *kernel, *stride);
@@ -205,6 +241,27 @@ fn same_pad_depthwise(
     }
     *x = y;
     Ok(Some(2 + usize::from(act.is_some())))
+}
+
+/// ShuffleNet's channel shuffle of `x` into `groups` (or, `inverse`, its inverse: the input
+/// gradient).
+fn shuffle(x: &Tensor, groups: usize, inverse: bool) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if groups == 0 || !c.is_multiple_of(groups) {
+        return Err(Error::BadInput(format!(
+            "a channel shuffle into {groups} groups needs a multiple of {groups} channels, \
+             found {c}"
+        )));
+    }
+    let (a, b) = if inverse {
+        (c / groups, groups)
+    } else {
+        (groups, c / groups)
+    };
+    Ok(x.reshape((n, a, b, h, w))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((n, c, h, w))?)
 }
 
 /// The gradient with respect to the input of `ops`, given the gradient of their output.
@@ -240,6 +297,21 @@ impl Op {
                 activation::activation_forward(x, true)?,
                 keep(Saved::Input(x.clone())),
             ),
+            Op::ReluFn => (
+                activation::activation_forward(x, false)?,
+                keep(Saved::Input(x.clone())),
+            ),
+            Op::Act(a) => (a.forward(x)?, keep(Saved::Input(x.clone()))),
+            Op::Pad([t, b, l, r]) => {
+                let y = x.pad_with_zeros(2, *t, *b)?.pad_with_zeros(3, *l, *r)?;
+                (y, keep(Saved::Pads([*t, *b, *l, *r])))
+            }
+            Op::Narrow { start, len } => (
+                x.narrow(1, *start, *len)?.contiguous()?,
+                keep(Saved::Shape(x.dims().to_vec())),
+            ),
+            Op::ChannelShuffle(groups) => (shuffle(x, *groups, false)?, Saved::None),
+            Op::LayerNorm2d(n) => (n.forward(x)?, keep(Saved::Input(x.clone()))),
             Op::MaxPool(p) => {
                 let (y, arg) = p.forward(x, tape)?;
                 let saved = arg.map_or(Saved::None, |a| Saved::Argmax(a, x.dims().to_vec()));
@@ -272,6 +344,20 @@ impl Op {
                 let (y, s) = forward_seq(ops, x, tape)?;
                 (y, keep(Saved::Seq(s)))
             }
+            Op::Concat(branches) => {
+                let mut ys = Vec::with_capacity(branches.len());
+                let mut tapes = Vec::with_capacity(branches.len());
+                for b in branches {
+                    let (y, s) = forward_seq(b, x, tape)?;
+                    ys.push(y);
+                    tapes.push(s);
+                }
+                let channels = ys
+                    .iter()
+                    .map(|y| y.dim(1))
+                    .collect::<candle_core::Result<_>>()?;
+                (Tensor::cat(&ys, 1)?, keep(Saved::Concat(tapes, channels)))
+            }
             Op::Residual {
                 main,
                 shortcut,
@@ -296,12 +382,19 @@ impl Op {
         Ok(match (self, saved) {
             (Op::Conv(c), Saved::Hw(h, w)) => c.backward(g, *h, *w)?,
             (Op::BatchNorm(bn), _) => bn.backward(g)?,
-            (Op::SamePad { .. }, Saved::Pads([t, b, l, r])) => {
+            (Op::SamePad { .. } | Op::Pad(_), Saved::Pads([t, b, l, r])) => {
                 let (_, _, h, w) = g.dims4()?;
                 g.narrow(2, *t, h - t - b)?.narrow(3, *l, w - l - r)?
             }
             (Op::Relu, Saved::Input(x)) => activation_backward(x, g, false, mode)?,
             (Op::Relu6, Saved::Input(x)) => activation_backward(x, g, true, mode)?,
+            (Op::ReluFn, Saved::Input(x)) => activation_backward(x, g, false, Grad::Plain)?,
+            (Op::Act(a), Saved::Input(x)) => a.backward(x, g, mode)?,
+            (Op::Narrow { start, len }, Saved::Shape(shape)) => {
+                g.pad_with_zeros(1, *start, shape[1] - start - len)?
+            }
+            (Op::ChannelShuffle(groups), _) => shuffle(g, *groups, true)?,
+            (Op::LayerNorm2d(n), Saved::Input(x)) => n.backward(x, g)?,
             (Op::MaxPool(_), Saved::Argmax(arg, shape)) => MaxPool::backward(g, arg, shape)?,
             (Op::AvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
             (Op::AdaptiveAvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
@@ -312,6 +405,19 @@ impl Op {
             (Op::Linear(l), _) => l.backward(g)?,
             (Op::Dropout, _) => g.clone(),
             (Op::Seq(ops), Saved::Seq(s)) => backward_seq(ops, s, g, mode)?,
+            (Op::Concat(branches), Saved::Concat(tapes, channels)) => {
+                let mut sum: Option<Tensor> = None;
+                let mut at = 0;
+                for ((b, s), &c) in branches.iter().zip(tapes).zip(channels) {
+                    let gb = backward_seq(b, s, &g.narrow(1, at, c)?.contiguous()?, mode)?;
+                    at += c;
+                    sum = Some(match sum {
+                        None => gb,
+                        Some(acc) => activation::add_maybe_relu(&acc, &gb, false)?,
+                    });
+                }
+                sum.ok_or(Error::NoTape)?
+            }
             (
                 Op::Residual {
                     main,
@@ -339,5 +445,85 @@ impl Op {
                 return Err(Error::NoTape);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::*;
+
+    /// Central differences of `Σ r ⊙ ops(x)` in float64 against the hand-written backward
+    /// pass, for the structural ops of DenseNet, ShuffleNet and Inception (concatenation,
+    /// channel slices, channel shuffle, zero padding) around smooth activations and a
+    /// LayerNorm.
+    #[test]
+    fn structural_ops_gradients_match_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let seq = |v: f64| -> Result<Tensor> {
+            let n = 4 * 3 * 3;
+            let data: Vec<f64> = (0..n)
+                .map(|i| (((i as u64 * 2654435761 + (v * 1e3) as u64) % 997) as f64) / 498.5 - 1.0)
+                .collect();
+            Ok(Tensor::from_vec(data, (1, 4, 3, 3), &dev)?)
+        };
+        let norm = LayerNorm2d {
+            weight: Tensor::new(&[1.2f64, 0.7, -0.4, 2.0, 1.0, 0.5], &dev)?,
+            bias: Tensor::new(&[0.1f64, 0.0, 0.3, -0.2, 0.05, 0.4], &dev)?,
+            eps: 1e-6,
+        };
+        let ops = vec![
+            Op::Concat(vec![
+                Vec::new(),
+                vec![Op::Narrow { start: 1, len: 2 }, Op::Act(Act::Gelu)],
+            ]),
+            Op::ChannelShuffle(2),
+            Op::LayerNorm2d(norm),
+            Op::Pad([1, 0, 0, 2]),
+            Op::Act(Act::Hardswish),
+        ];
+        let x = seq(1.0)?;
+        let (y, saved) = forward_seq(&ops, &x, true)?;
+        assert_eq!(y.dims(), [1, 6, 4, 5]);
+        let r = Tensor::randn(0f64, 1f64, y.dims(), &dev)?;
+        let got = backward_seq(&ops, &saved, &r, Grad::Plain)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let xs = x.flatten_all()?.to_vec1::<f64>()?;
+        let eps = 1e-6;
+        for i in 0..xs.len() {
+            let f = |d: f64| -> Result<f64> {
+                let mut v = xs.clone();
+                v[i] += d;
+                let xi = Tensor::from_vec(v, x.dims(), &dev)?;
+                Ok(forward_seq(&ops, &xi, false)?
+                    .0
+                    .mul(&r)?
+                    .sum_all()?
+                    .to_scalar::<f64>()?)
+            };
+            let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
+            assert!((got[i] - want).abs() < 1e-6, "x[{i}]: {} vs {want}", got[i]);
+        }
+        assert_eq!(x.dtype(), DType::F64);
+        Ok(())
+    }
+
+    /// The shuffle's inverse undoes it.
+    #[test]
+    fn channel_shuffle_inverse_undoes_it() -> Result<()> {
+        let x = Tensor::arange(0f32, 12., &Device::Cpu)?.reshape((1, 6, 1, 2))?;
+        let y = shuffle(&x, 2, false)?;
+        assert_eq!(
+            y.flatten_all()?.to_vec1::<f32>()?,
+            [0., 1., 6., 7., 2., 3., 8., 9., 4., 5., 10., 11.]
+        );
+        let back = shuffle(&y, 2, true)?;
+        assert_eq!(
+            back.flatten_all()?.to_vec1::<f32>()?,
+            x.flatten_all()?.to_vec1::<f32>()?
+        );
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::gemm_conv::{cpu_data, with_cpu_slice};
+use super::cpu::{cpu_data, with_cpu_slice};
 use super::simd::wide_fn;
 use crate::engine::error::Result;
 

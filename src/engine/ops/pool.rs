@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::gemm_conv::with_cpu_slice;
+use super::cpu::with_cpu_slice;
 use super::phases::Phases;
 use super::simd::wide_fn;
 use crate::engine::error::Result;
@@ -87,16 +87,39 @@ fn pool_plane(
 /// A max-pool task's scratch: the phase-split plane, the running maxima and their taps.
 type Scratch = (Vec<f32>, Vec<f32>, Vec<u32>);
 
-/// Max-pooling with implicit -inf padding, PyTorch's `MaxPool2d(k, stride, padding)`.
+/// Max-pooling with implicit -inf padding, PyTorch's `MaxPool2d(k, stride, padding,
+/// ceil_mode)`: with `ceil` (GoogLeNet, SqueezeNet) a last window that hangs over the bottom /
+/// right edge is kept, unless it would start in the padding.
 pub struct MaxPool {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
+    pub ceil: bool,
 }
 
 impl MaxPool {
     fn out_size(&self, n: usize) -> usize {
-        (n + 2 * self.padding - self.kernel) / self.stride + 1
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        if !self.ceil {
+            return (n + 2 * p - k) / s + 1;
+        }
+        let mut out = (n + 2 * p - k).div_ceil(s) + 1;
+        if (out - 1) * s >= n + p {
+            out -= 1;
+        }
+        out
+    }
+
+    /// `[top, bottom, left, right]` -inf padding for an `h × w` plane: the bottom and right
+    /// grow in ceil mode to hold the last window.
+    fn pads(&self, h: usize, w: usize) -> [usize; 4] {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let far = |n: usize| {
+            ((self.out_size(n) - 1) * s + k)
+                .saturating_sub(n + p)
+                .max(p)
+        };
+        [p, far(h), p, far(w)]
     }
 
     /// Output, and with `argmax` the flat argmax per output element (index into the input's
@@ -111,13 +134,13 @@ impl MaxPool {
         let (k, st, p) = (self.kernel, self.stride, self.padding);
         super::check_window((h + 2 * p, w + 2 * p), k, "max-pool")?;
         let (oh, ow) = (self.out_size(h), self.out_size(w));
-        let ph = Phases::new((h, w), k, st, [p; 4]);
+        let ph = Phases::new((h, w), k, st, self.pads(h, w));
         debug_assert_eq!(ph.out, (oh, ow));
         let mut out = vec![0f32; n * c * oh * ow];
         let mut arg = vec![0u32; if argmax { n * c * oh * ow } else { 0 }];
         let x_cpu = x.to_device(&Device::Cpu)?;
         let per_task = (1 << 15) / (ph.run() * k * k).max(1);
-        super::gemm_conv::with_cpu_slice(&x_cpu, |data| {
+        super::cpu::with_cpu_slice(&x_cpu, |data| {
             let init = || -> Scratch {
                 (
                     vec![0f32; ph.len()],
@@ -224,18 +247,24 @@ impl AdaptiveAvgPool {
     }
 }
 
-/// PyTorch's `AvgPool2d(kernel, stride, padding=0, ceil_mode=True, count_include_pad=False)`,
-/// timm's average-pool shortcut ("ResNet-D"): a window that hangs over the edge averages only
-/// the pixels it covers.
+/// PyTorch's `AvgPool2d(kernel, stride, padding=0, ceil_mode, count_include_pad=False)`:
+/// with `ceil`, timm's average-pool shortcut ("ResNet-D"), where a window that hangs over the
+/// edge averages only the pixels it covers; without, DenseNet's transitions (`AvgPool2d(2, 2)`,
+/// whole windows only).
 pub struct AvgPool {
     pub kernel: usize,
     pub stride: usize,
+    pub ceil: bool,
 }
 
 impl AvgPool {
-    /// `ceil((n − k) / s) + 1`, less one if the last window would start past the input.
+    /// `ceil((n − k) / s) + 1`, less one if the last window would start past the input; or
+    /// `floor((n − k) / s) + 1` without ceil mode.
     fn out_size(&self, n: usize) -> usize {
         let (k, s) = (self.kernel, self.stride);
+        if !self.ceil {
+            return (n - k) / s + 1;
+        }
         let mut out = n.saturating_sub(k).div_ceil(s) + 1;
         if (out - 1) * s >= n {
             out -= 1;
@@ -251,6 +280,9 @@ impl AvgPool {
 
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
+        if !self.ceil {
+            super::check_window((h, w), self.kernel, "average pool")?;
+        }
         let (oh, ow) = (self.out_size(h), self.out_size(w));
         let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; n * c * oh * ow];
@@ -347,6 +379,7 @@ mod tests {
             kernel: 2,
             stride: 2,
             padding: 0,
+            ceil: false,
         });
         let (y, s) = op.forward(&x, true)?;
         let g = Tensor::ones(y.dims(), DType::F32, &Device::Cpu)?;
@@ -411,6 +444,7 @@ mod tests {
                 kernel: k,
                 stride: s,
                 padding: p,
+                ceil: false,
             };
             let (y, arg) = pool.forward(&x, true)?;
             let (y2, none) = pool.forward(&x, false)?;
@@ -448,6 +482,32 @@ mod tests {
         Ok(())
     }
 
+    /// PyTorch: `MaxPool2d(3, 2, ceil_mode=True)` on a 6×6 ramp keeps a third, partial
+    /// window per side (3×3 out; 2×2 without ceil mode).
+    #[test]
+    fn max_pool_ceil_mode_keeps_the_partial_last_window() -> Result<()> {
+        let x = Tensor::arange(0f32, 36., &Device::Cpu)?.reshape((1, 1, 6, 6))?;
+        let pool = MaxPool {
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+            ceil: true,
+        };
+        let (y, arg) = pool.forward(&x, true)?;
+        assert_eq!(
+            y.flatten_all()?.to_vec1::<f32>()?,
+            [14., 16., 17., 26., 28., 29., 32., 34., 35.]
+        );
+        let g = MaxPool::backward(&y.ones_like()?, &arg.unwrap(), &[1, 1, 6, 6])?;
+        assert_eq!(g.sum_all()?.to_scalar::<f32>()?, 9.0);
+        let floor = MaxPool {
+            ceil: false,
+            ..pool
+        };
+        assert_eq!(floor.forward(&x, false)?.0.dims(), [1, 1, 2, 2]);
+        Ok(())
+    }
+
     #[test]
     fn avg_pool_ceil_mode_averages_only_covered_pixels() -> Result<()> {
         // PyTorch: AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) on a 1×1×3×3 ramp
@@ -456,9 +516,13 @@ mod tests {
         let p = AvgPool {
             kernel: 2,
             stride: 2,
+            ceil: true,
         };
         let y = p.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
         assert_eq!(y, [3., 4.5, 7.5, 9.]);
+        // Without ceil mode (DenseNet's transitions) the partial windows are dropped.
+        let floor = AvgPool { ceil: false, ..p };
+        assert_eq!(floor.forward(&x)?.flatten_all()?.to_vec1::<f32>()?, [3.]);
         let g = p.backward(&Tensor::ones((1, 1, 2, 2), DType::F32, &Device::Cpu)?, 3, 3)?;
         let g = g.flatten_all()?.to_vec1::<f32>()?;
         assert_eq!(g, [0.25, 0.25, 0.5, 0.25, 0.25, 0.5, 0.5, 0.5, 1.]);

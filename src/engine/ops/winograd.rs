@@ -19,7 +19,8 @@
 
 use gemm::Parallelism;
 
-use super::gemm_conv::{Geometry, SharedOut, matmul_raw, run_tasks};
+use super::gemm_conv::{SharedOut, matmul_raw, run_tasks};
+use super::geometry::Geometry;
 use super::simd::wide_fn;
 
 /// Outputs per tile side.

@@ -5,11 +5,11 @@
 use image::{Rgb, RgbImage};
 
 use super::{OverlayStyle, draw_boxes, pane_pixels, with_caption};
-use crate::engine::localize::{BBox, boxes};
+use crate::engine::io::preprocess::InputMapping;
 use crate::engine::maps::Map;
 use crate::engine::methods::{Explanation, Method};
-use crate::engine::preprocess::InputMapping;
-use crate::engine::text::{draw_text, fit, text_width};
+use crate::engine::metrics::localize::{BBox, boxes};
+use crate::engine::render::text::{draw_text, fit, text_width};
 
 /// Boxes of `{map ≥ τ·max}` (largest component first; all components with `all`), in the
 /// original photo's pixel-edge coordinates, clipped to the photo.
@@ -67,8 +67,8 @@ pub fn annotated(
     let (w, h) = export_size(photo.width(), photo.height());
     if (w, h) != photo.dimensions() {
         // Drawn on a scaled copy: a full-size overlay of a huge photo would need gigabytes.
-        let small =
-            crate::engine::preprocess::resize_rgb(photo, w, h).unwrap_or_else(|_| photo.clone());
+        let small = crate::engine::io::preprocess::resize_rgb(photo, w, h)
+            .unwrap_or_else(|_| photo.clone());
         let s = w as f32 / photo.width() as f32;
         let scaled: Vec<BBox> = boxes
             .iter()

@@ -2,7 +2,7 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::engine::localize::BBox;
+use crate::engine::metrics::localize::BBox;
 
 pub const BOX_PRIMARY: [u8; 3] = [0, 255, 0];
 pub const BOX_SECONDARY: [u8; 3] = [255, 255, 0];

@@ -6,10 +6,10 @@ use image::{Rgb, RgbImage};
 use super::annotate::{annotated, pane_title, photo_boxes, unavailable_pane};
 use super::{OverlayStyle, on_shared_scale};
 use crate::engine::error::Result;
+use crate::engine::io::preprocess::{InputMapping, resize_rgb};
 use crate::engine::maps::Map;
 use crate::engine::methods::{Explanation, Method};
-use crate::engine::preprocess::{InputMapping, resize_rgb};
-use crate::engine::text::{draw_text, fit};
+use crate::engine::render::text::{draw_text, fit};
 
 /// Compare panes are drawn on a copy of the photo at most this large.
 pub const MAX_PANE_SIDE: u32 = 1600;

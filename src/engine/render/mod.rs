@@ -5,10 +5,13 @@
 
 pub mod annotate;
 mod boxes;
+pub mod colormap;
+mod colormap_tables;
 pub mod compose;
 mod overlay;
 pub mod plot;
 mod png;
+pub mod text;
 
 pub use annotate::{
     Caption, MAX_EXPORT_PIXELS, annotated, annotated_with_caption, export_size, export_warning,
@@ -25,7 +28,7 @@ pub use overlay::{
 };
 pub use png::save_png;
 
-use crate::engine::colormap::Colormap;
+use crate::engine::render::colormap::Colormap;
 
 /// How heat is laid over the photo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -6,10 +6,10 @@ use std::borrow::Cow;
 use image::{Rgb, RgbImage};
 
 use super::{Blend, OverlayStyle};
-use crate::engine::colormap::{Colormap, quantize};
+use crate::engine::io::preprocess::InputMapping;
 use crate::engine::maps::Map;
 use crate::engine::methods::{Explanation, Produces};
-use crate::engine::preprocess::InputMapping;
+use crate::engine::render::colormap::{Colormap, quantize};
 
 /// The photo with `e`'s picture laid over the model's crop and the rest dimmed, at the photo's
 /// resolution, without boxes or caption: what a pane shows and what exports start from.

@@ -4,10 +4,10 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::engine::faithfulness::Curve;
-use crate::engine::localize::BBox;
+use crate::engine::metrics::faithfulness::Curve;
+use crate::engine::metrics::localize::BBox;
 use crate::engine::render::draw_rect;
-use crate::engine::text::{draw_text, fit, text_width};
+use crate::engine::render::text::{draw_text, fit, text_width};
 
 /// Distinct curve colours (Okabe–Ito, readable by colour-blind people), reused in order.
 const PALETTE: [[u8; 3]; 7] = [

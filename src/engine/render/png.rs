@@ -5,7 +5,7 @@ use std::path::Path;
 use image::RgbImage;
 
 use crate::engine::error::{Error, Result};
-use crate::engine::io::write_atomic;
+use crate::engine::io::files::write_atomic;
 
 /// Encodes `img` as PNG and writes it atomically.
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {

@@ -1,0 +1,304 @@
+//! Localization metrics of the weakly-supervised object localization (WSOL) literature.
+//!
+//! Following Choe et al. 2020, "Evaluating Weakly Supervised Object Localization Methods
+//! Right" (the wsolevaluation code): maps are those of the ground-truth class; a threshold
+//! sweep τ ∈ {0.00, 0.01, …, 0.99};
+//! - BoxAcc(τ, δ): the share of images whose best estimated box has IoU ≥ δ with a
+//!   ground-truth box;
+//! - MaxBoxAcc: max over τ of BoxAcc(τ, 0.5), the largest component's box only;
+//! - MaxBoxAccV2: the mean over δ ∈ {0.3, 0.5, 0.7} of max over τ of BoxAcc(τ, δ), with every
+//!   component's box (the best one counts);
+//! - Top-1 Loc (at the chosen τ): the top-1 class is right and IoU ≥ 0.5;
+//! - GT-known Loc (at the chosen τ): IoU ≥ 0.5 for the ground-truth class's map.
+//!
+//! Differences from wsolevaluation, on purpose: the threshold is on the float map (≥ τ·max)
+//! rather than a uint8 copy, component size is a pixel count rather than a contour's polygon
+//! area, and IoU is computed on continuous pixel-edge boxes in original-photo coordinates.
+//! All figures are percentages.
+
+use std::path::Path;
+
+use crate::engine::error::{Error, Result};
+use crate::engine::maps::Map;
+use crate::engine::metrics::localize::{BBox, components};
+
+/// One image of an eval-loc dataset with its ground truth.
+#[derive(Debug)]
+pub struct Item {
+    pub file: String,
+    pub class: usize,
+    pub boxes: Vec<BBox>,
+}
+
+/// Parses `boxes.csv` (docs/eval-loc.md): a header, then `file,class,x0,y0,x1,y1` rows; the
+/// rows of one file are its boxes (all of one class). `path` names the file in messages, each
+/// with its line number.
+pub fn parse_boxes_csv(text: &str, path: &Path) -> Result<Vec<Item>> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| Error::BadCsv {
+            path: path.to_owned(),
+            line: n + 1,
+            reason: format!("{why}: {line:?}"),
+        };
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(bad("expected 6 fields file,class,x0,y0,x1,y1"));
+        }
+        let class: usize = f[1].parse().map_err(|_| bad("class is not a number"))?;
+        let c: Vec<f32> = f[2..]
+            .iter()
+            .map(|v| v.parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad("a coordinate is not a number"))?;
+        if c.iter().any(|v| !v.is_finite()) {
+            return Err(bad("a coordinate is not finite"));
+        }
+        if c.iter().any(|&v| v < 0.0) {
+            return Err(bad("a coordinate is negative"));
+        }
+        if c[2] <= c[0] || c[3] <= c[1] {
+            return Err(bad(
+                "the box is empty or inverted: expected x0 < x1 and y0 < y1",
+            ));
+        }
+        let b = BBox::new(c[0], c[1], c[2], c[3]);
+        match index.get(f[0]) {
+            Some(&i) if items[i].class != class => {
+                return Err(bad("a second class for this file"));
+            }
+            Some(&i) => items[i].boxes.push(b),
+            None => {
+                index.insert(f[0].to_owned(), items.len());
+                items.push(Item {
+                    file: f[0].to_owned(),
+                    class,
+                    boxes: vec![b],
+                });
+            }
+        }
+    }
+    if items.is_empty() {
+        return Err(Error::BadCsv {
+            path: path.to_owned(),
+            line: text.lines().count().max(1),
+            reason: "no rows after the header".to_owned(),
+        });
+    }
+    Ok(items)
+}
+
+pub const DELTAS_V2: [f32; 3] = [0.3, 0.5, 0.7];
+
+/// Accumulates localization results image by image.
+pub struct LocEvaluator {
+    tau: f32,
+    thresholds: Vec<f32>,
+    images: usize,
+    correct_class: usize,
+    top1_loc: usize,
+    gt_known_loc: usize,
+    /// Per τ: images with IoU ≥ 0.5 for the largest component.
+    v1: Vec<usize>,
+    /// Per δ, per τ: images with IoU ≥ δ for the best of all components.
+    v2: [Vec<usize>; 3],
+    /// Images whose map's maximum is within the pointing game's tolerance of a box.
+    pointing_hits: usize,
+}
+
+/// The figures for one method, in percent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LocMetrics {
+    pub images: usize,
+    pub threshold: f32,
+    pub accuracy: f32,
+    pub top1_loc: f32,
+    pub gt_known_loc: f32,
+    pub max_box_acc: f32,
+    /// The τ at which MaxBoxAcc is reached.
+    pub max_box_acc_threshold: f32,
+    pub max_box_acc_v2: f32,
+    /// The pointing game (Zhang et al. 2018): the share of images whose map's maximum lies
+    /// within 15 pixels of a ground-truth box (docs/metrics.md).
+    pub pointing_game: f32,
+}
+
+impl LocEvaluator {
+    /// `tau`: the threshold for Top-1 Loc and GT-known Loc.
+    pub fn new(tau: f32) -> Self {
+        Self::with_thresholds(tau, (0..100).map(|i| i as f32 / 100.0).collect())
+    }
+
+    pub fn with_thresholds(tau: f32, thresholds: Vec<f32>) -> Self {
+        let n = thresholds.len();
+        Self {
+            tau,
+            thresholds,
+            images: 0,
+            correct_class: 0,
+            top1_loc: 0,
+            gt_known_loc: 0,
+            v1: vec![0; n],
+            v2: [vec![0; n], vec![0; n], vec![0; n]],
+            pointing_hits: 0,
+        }
+    }
+
+    /// Records the pointing game's outcome for the image just added
+    /// ([`crate::engine::metrics::faithfulness::pointing_game`]).
+    pub fn add_pointing(&mut self, hit: bool) {
+        self.pointing_hits += hit as usize;
+    }
+
+    /// Adds one image: its top-1 class, the ground truth, and the ground-truth class's map;
+    /// `to_gt` maps a box in map pixels to the ground truth's coordinates.
+    pub fn add(
+        &mut self,
+        predicted: usize,
+        gt_class: usize,
+        gt_boxes: &[BBox],
+        map: &Map,
+        to_gt: impl Fn(&BBox) -> BBox,
+    ) {
+        self.images += 1;
+        let right = predicted == gt_class;
+        self.correct_class += right as usize;
+        let best_iou = |boxes: &[BBox]| {
+            boxes
+                .iter()
+                .map(&to_gt)
+                .flat_map(|b| gt_boxes.iter().map(move |g| b.iou(g)))
+                .fold(0f32, f32::max)
+        };
+        let at_tau = components(&map.data, map.width, map.height, self.tau);
+        let iou = best_iou(
+            &at_tau
+                .first()
+                .map(|c| c.bbox)
+                .into_iter()
+                .collect::<Vec<_>>(),
+        );
+        if iou >= 0.5 {
+            self.gt_known_loc += 1;
+            self.top1_loc += right as usize;
+        }
+        for (i, &t) in self.thresholds.iter().enumerate() {
+            let comps = components(&map.data, map.width, map.height, t);
+            let boxes: Vec<BBox> = comps.iter().map(|c| c.bbox).collect();
+            if best_iou(&boxes[..boxes.len().min(1)]) >= 0.5 {
+                self.v1[i] += 1;
+            }
+            let all = best_iou(&boxes);
+            for (d, &delta) in DELTAS_V2.iter().enumerate() {
+                if all >= delta {
+                    self.v2[d][i] += 1;
+                }
+            }
+        }
+    }
+
+    pub fn metrics(&self) -> LocMetrics {
+        let pct = |n: usize| {
+            if self.images == 0 {
+                0.0
+            } else {
+                100.0 * n as f32 / self.images as f32
+            }
+        };
+        // The first τ reaching the maximum.
+        let (best_i, best) =
+            self.v1.iter().enumerate().fold(
+                (0, 0),
+                |(bi, b), (i, &n)| if n > b { (i, n) } else { (bi, b) },
+            );
+        let v2 = self
+            .v2
+            .iter()
+            .map(|counts| pct(counts.iter().copied().max().unwrap_or(0)))
+            .sum::<f32>()
+            / DELTAS_V2.len() as f32;
+        LocMetrics {
+            images: self.images,
+            threshold: self.tau,
+            accuracy: pct(self.correct_class),
+            top1_loc: pct(self.top1_loc),
+            gt_known_loc: pct(self.gt_known_loc),
+            max_box_acc: pct(best),
+            max_box_acc_threshold: self.thresholds.get(best_i).copied().unwrap_or(0.0),
+            max_box_acc_v2: v2,
+            pointing_game: pct(self.pointing_hits),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 10×10 map with a strong 4×4 blob at (1..5, 1..5) of value 1.0 and a weak 3×3 blob
+    /// at (6..9, 6..9) of value 0.4.
+    fn two_blobs() -> Map {
+        let mut d = vec![0f32; 100];
+        for y in 1..5 {
+            for x in 1..5 {
+                d[y * 10 + x] = 1.0;
+            }
+        }
+        for y in 6..9 {
+            for x in 6..9 {
+                d[y * 10 + x] = 0.4;
+            }
+        }
+        Map::new(10, 10, d)
+    }
+
+    fn id(b: &BBox) -> BBox {
+        *b
+    }
+
+    #[test]
+    fn sweep_by_hand() {
+        // Ground truth: the weak blob. Thresholds 0.0, 0.3, 0.5.
+        //  τ=0.0: one component, the whole map (IoU 9/100 = 0.09);
+        //  τ=0.3: two components; largest = strong blob (IoU 0), all → weak blob IoU 1;
+        //  τ=0.5: the strong blob only (IoU 0).
+        let gt = [BBox::new(6., 6., 9., 9.)];
+        let mut e = LocEvaluator::with_thresholds(0.3, vec![0.0, 0.3, 0.5]);
+        e.add(4, 4, &gt, &two_blobs(), id);
+        let m = e.metrics();
+        assert_eq!(m.accuracy, 100.0);
+        assert_eq!(m.gt_known_loc, 0.0); // largest component at τ=0.3 is the strong blob
+        assert_eq!(m.top1_loc, 0.0);
+        assert_eq!(m.max_box_acc, 0.0);
+        // V2: all components at τ=0.3 reach IoU 1 ≥ every δ.
+        assert_eq!(m.max_box_acc_v2, 100.0);
+
+        // Ground truth: the strong blob, a second image, wrong class.
+        let gt = [BBox::new(1., 1., 5., 5.)];
+        e.add(3, 4, &gt, &two_blobs(), id);
+        let m = e.metrics();
+        assert_eq!(m.images, 2);
+        assert_eq!(m.accuracy, 50.0);
+        assert_eq!(m.gt_known_loc, 50.0);
+        assert_eq!(m.top1_loc, 0.0); // localized, but the class was wrong
+        assert_eq!(m.max_box_acc, 50.0);
+        assert_eq!(m.max_box_acc_threshold, 0.3);
+        assert_eq!(m.max_box_acc_v2, 100.0);
+    }
+
+    #[test]
+    fn v2_averages_over_deltas() {
+        // Estimated box = the strong blob (4×4); the ground truth is 4×8 and contains it:
+        // IoU 16/32 = 0.5 → passes δ 0.3 and 0.5, fails 0.7.
+        let mut e = LocEvaluator::with_thresholds(0.5, vec![0.5]);
+        e.add(0, 0, &[BBox::new(1., 1., 5., 9.)], &two_blobs(), id);
+        let m = e.metrics();
+        assert_eq!(m.max_box_acc, 100.0);
+        assert!((m.max_box_acc_v2 - 200.0 / 3.0).abs() < 1e-4);
+    }
+}
