@@ -7,6 +7,9 @@ alternating, medians and ratios. Writes the tables of BENCHMARKS.md.
         [--camscope target/release/camscope] [--models resnet18,resnet50,vgg16,builtin] \\
         [--rounds 3] [--iterations 5] [--slow-models resnet18,builtin] [--out bench.md]
 
+The CNN zoo's cases: --models convnext_tiny,efficientnet_b0,mobilenet_v3_large,densenet121,
+regnet_y_400mf (any torchvision builder name works).
+
 torchvision architectures with random weights (speed does not depend on the values; written to
 a temporary .safetensors for camscope), timm's tf_efficientnet_lite0 for the built-in model;
 one 224×224 input; PyTorch on as many threads as camscope uses (all cores). "forward" is
@@ -95,7 +98,15 @@ def target_layer(name, model):
     `features`, so a module kept from an earlier round would no longer be in the model."""
     if name == "builtin":
         return model.bn2  # timm EfficientNet: the last activation
-    return model.layer4 if name.startswith("res") else model.features[29]
+    if name.startswith("res"):
+        return model.layer4
+    if name.startswith("vgg"):
+        return model.features[29]
+    if name.startswith("regnet"):
+        return model.trunk_output
+    # DenseNet, MobileNet, EfficientNet, ConvNeXt: the documented `features` (DenseNet's last
+    # ReLU is functional and in place; the time is the same either way).
+    return model.features
 
 
 def blurred(x):

@@ -811,3 +811,35 @@ fn faithfulness_curves_follow_the_explanation() {
     let (g2, _) = h.state().mirror.metrics.clone().unwrap();
     assert!(g2 > g);
 }
+
+/// A zoo model's many layers: the layer picker groups them by block, and its search field
+/// narrows them to a few; picking one explains there.
+#[test]
+fn layer_picker_groups_and_searches_a_zoo_models_layers() {
+    let mut h = harness(ScriptedPicker::default(), false);
+    settle(&mut h);
+    drop_file(&mut h, fixture("tv_efficientnet_b0/model.safetensors"));
+    settle(&mut h);
+    assert_eq!(
+        h.state().mirror.model.as_ref().unwrap().default_layer,
+        "features"
+    );
+    h.get_by_role_and_label(egui::Role::ComboBox, "Layer")
+        .click();
+    h.run_steps(2);
+    // Grouped: the blocks of stage 2 sit under one closed header.
+    h.get_by_label_contains("features.2 (");
+    assert!(h.query_by_label_contains("features.2.1 (").is_none());
+    h.get_by_role_and_label(egui::Role::TextInput, "Search layers")
+        .click();
+    h.run_steps(1);
+    h.get_by_role_and_label(egui::Role::TextInput, "Search layers")
+        .type_text("features.2.");
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("features.5.0 (").is_none());
+    h.get_by_label_contains("features.2.1 (").click();
+    h.run_steps(2);
+    settle(&mut h);
+    let e = h.state().mirror.explained.as_ref().unwrap();
+    assert_eq!(e.panes[0].as_ref().unwrap().layer, "features.2.1");
+}

@@ -99,7 +99,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/chelsea.png"));
     let photo = t.time("decode photo", n, || Ok(load_image(&image)?))?;
     // The step `input::from_photo` runs, timed without cloning the photo.
-    let pre = preprocess_for(&model, PhotoFit::CenterCrop);
+    let pre = preprocess_for(model.preprocess, PhotoFit::CenterCrop);
     let (input, mapping) = t.time("preprocess", n, || Ok(pre.apply(&photo, model.device())?))?;
     // Each pass is dropped inside its run, as in the cases below: keeping the last one alive
     // while the next is made doubles the memory in use, and its page faults are not the

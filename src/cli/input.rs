@@ -57,8 +57,8 @@ pub fn warn(warnings: &[String]) {
 /// Decodes and preprocesses the source for `model`.
 pub fn load(model: &Model, source: Source<'_>, resize: ResizeArg) -> anyhow::Result<Loaded> {
     Ok(match source {
-        Source::Photo(p) => input::load_photo(model, p, resize.into())?,
-        Source::Npy(p) => input::load_npy(model, p)?,
+        Source::Photo(p) => input::load_photo(model.preprocess, model.device(), p, resize.into())?,
+        Source::Npy(p) => input::load_npy(&model.preprocess, model.device(), p)?,
     })
 }
 

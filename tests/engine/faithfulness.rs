@@ -14,8 +14,13 @@ use crate::common::*;
 
 fn setup() -> (Model, camscope::engine::io::input::Loaded) {
     let model = builtin::model(&Device::Cpu).unwrap();
-    let loaded =
-        input::load_photo(&model, &asset("chelsea.png"), input::PhotoFit::CenterCrop).unwrap();
+    let loaded = input::load_photo(
+        model.preprocess,
+        model.device(),
+        &asset("chelsea.png"),
+        input::PhotoFit::CenterCrop,
+    )
+    .unwrap();
     (model, loaded)
 }
 

@@ -13,7 +13,7 @@ use camscope::engine::{Explainer, Method, Model};
 use candle_core::Device;
 
 /// Every zoo fixture, and whether its head is global average pool + one linear layer.
-const ZOO: [(&str, bool); 16] = [
+const ZOO: [(&str, bool); 18] = [
     ("tv_densenet", true),
     ("tv_mobilenet_v2", true),
     ("tv_mobilenet_v3_large", false),
@@ -30,6 +30,8 @@ const ZOO: [(&str, bool); 16] = [
     ("tv_squeezenet1_0", true),
     ("tv_squeezenet1_1", true),
     ("tv_alexnet", false),
+    ("tv_inception_v3", true),
+    ("timm_densenet", true),
 ];
 
 #[test]
@@ -127,6 +129,8 @@ fn zoo_default_layers_and_names() {
         ("tv_squeezenet1_0", "features", "squeezenet1_0"),
         ("tv_squeezenet1_1", "features", "squeezenet1_1"),
         ("tv_alexnet", "features", "alexnet"),
+        ("tv_inception_v3", "Mixed_7c", "inception_v3"),
+        ("timm_densenet", "features", "densenet"),
     ] {
         let model =
             Model::load(&fixture(&format!("{name}/model.safetensors")), &Device::Cpu).unwrap();

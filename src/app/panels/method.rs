@@ -6,7 +6,31 @@ use crate::app::protocol::PaneSpec;
 use crate::engine::Method;
 
 #[derive(Default)]
-pub struct MethodSection;
+pub struct MethodSection {
+    /// What the layer pickers' search field holds (shared by every pane's picker).
+    layer_filter: String,
+}
+
+/// Above this many layers, an unfiltered picker groups them by block.
+const GROUP_ABOVE: usize = 24;
+
+/// The block a layer belongs to, for grouping: a stage that holds other layers is its own
+/// block (`features.2` with `features.2.0`, …); otherwise the name less its last part when it
+/// has three or more (`features.1.0` → `features.1`, `trunk_output.block1.block1-0` →
+/// `trunk_output.block1`), else its first part (`layer4.2` → `layer4`).
+fn layer_group<'a>(name: &'a str, all: &[&str]) -> &'a str {
+    let holds =
+        |n: &str| n.len() > name.len() && n.starts_with(name) && n[name.len()..].starts_with('.');
+    if name.contains('.') && all.iter().any(|n| holds(n)) {
+        return name;
+    }
+    let parts = name.matches('.').count() + 1;
+    if parts >= 3 {
+        name.rsplit_once('.').map_or(name, |(a, _)| a)
+    } else {
+        name.split('.').next().unwrap_or(name)
+    }
+}
 
 impl Panel for MethodSection {
     fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelContext<'_>, out: &mut Vec<Command>) {
@@ -42,7 +66,8 @@ impl Panel for MethodSection {
             } else {
                 String::new()
             };
-            if let Some(spec) = pane_ui(ui, &prefix, &pane, &layers, no_cam) {
+            if let Some(spec) = pane_ui(ui, &prefix, &pane, &layers, no_cam, &mut self.layer_filter)
+            {
                 out.push(Command::SetPane(i, spec));
             }
         }
@@ -69,13 +94,15 @@ impl Panel for MethodSection {
     }
 }
 
-/// One pane's method and layer pickers; the edited pane when either changed.
+/// One pane's method and layer pickers; the edited pane when either changed. The layer
+/// picker has a search field, and groups long lists by block (the selected one's open).
 fn pane_ui(
     ui: &mut egui::Ui,
     prefix: &str,
     pane: &PaneSpec,
     layers: &[(String, String)],
     no_cam: Option<&str>,
+    filter: &mut String,
 ) -> Option<PaneSpec> {
     let mut edited = pane.clone();
     egui::ComboBox::from_label(format!("{prefix}Method"))
@@ -96,20 +123,92 @@ fn pane_ui(
         egui::ComboBox::from_label(format!("{prefix}Layer"))
             .selected_text(current)
             .height(400.0)
+            // Typing in the search field must not close it; a pick closes it.
+            .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside)
             .show_ui(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Search layers");
+                    ui.add(egui::TextEdit::singleline(filter).hint_text("e.g. stage"))
+                        .labelled_by(label.id);
+                });
                 if ui
                     .selectable_label(pane.layer.is_none(), "default")
                     .clicked()
                 {
                     edited.layer = None;
+                    ui.close();
                 }
-                for (name, text) in layers {
+                let needle = filter.trim().to_lowercase();
+                let shown: Vec<&(String, String)> = layers
+                    .iter()
+                    .filter(|(name, _)| needle.is_empty() || name.to_lowercase().contains(&needle))
+                    .collect();
+                let mut pick = |ui: &mut egui::Ui, (name, text): &(String, String)| {
                     let on = pane.layer.as_deref() == Some(name.as_str());
                     if ui.selectable_label(on, text).clicked() {
                         edited.layer = Some(name.clone());
+                        ui.close();
                     }
+                };
+                if !needle.is_empty() || shown.len() <= GROUP_ABOVE {
+                    if shown.is_empty() {
+                        ui.weak("no layer matches");
+                    }
+                    for l in shown {
+                        pick(ui, l);
+                    }
+                    return;
+                }
+                // Consecutive layers of one block under one header.
+                let names: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
+                let groups: Vec<&str> = names.iter().map(|n| layer_group(n, &names)).collect();
+                let mut i = 0;
+                while i < shown.len() {
+                    let group = groups[i];
+                    let end = i + groups[i..].iter().take_while(|g| **g == group).count();
+                    let run = &shown[i..end];
+                    if run.len() == 1 {
+                        pick(ui, run[0]);
+                    } else {
+                        let open = run
+                            .iter()
+                            .any(|(n, _)| pane.layer.as_deref() == Some(n.as_str()));
+                        egui::CollapsingHeader::new(format!("{group} ({})", run.len()))
+                            .id_salt((prefix, group, i))
+                            .default_open(open)
+                            .show(ui, |ui| {
+                                for l in run {
+                                    pick(ui, l);
+                                }
+                            });
+                    }
+                    i = end;
                 }
             });
     });
     (edited != *pane).then_some(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layer_group;
+
+    #[test]
+    fn layers_group_by_block() {
+        let all = [
+            "features.1.0",
+            "features.1",
+            "features.2.0",
+            "layer4.2",
+            "fc",
+        ];
+        assert_eq!(layer_group("features.1.0", &all), "features.1");
+        assert_eq!(layer_group("features.1", &all), "features.1");
+        assert_eq!(layer_group("layer4.2", &all), "layer4");
+        assert_eq!(
+            layer_group("trunk_output.block1.block1-0", &all),
+            "trunk_output.block1"
+        );
+        assert_eq!(layer_group("fc", &all), "fc");
+    }
 }

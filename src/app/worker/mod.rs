@@ -253,7 +253,13 @@ impl Session {
             return Vec::new();
         };
         // On failure the photo is kept (a model that suits it may come next).
-        let result = from_photo(&model, photo, PhotoFit::CenterCrop).and_then(|loaded| {
+        let result = from_photo(
+            model.preprocess,
+            model.device(),
+            photo,
+            PhotoFit::CenterCrop,
+        )
+        .and_then(|loaded| {
             let explainer = Explainer::new_shared(model.clone(), &loaded.input)?;
             Ok((loaded, explainer))
         });

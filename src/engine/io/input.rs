@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use image::{Rgb, RgbImage};
 
 use crate::engine::error::{Error, Result};
@@ -11,7 +11,6 @@ use crate::engine::io::npy::Array;
 use crate::engine::io::preprocess::{
     InputMapping, Preprocess, ResizeMode, image_warnings, load_image,
 };
-use crate::engine::models::Model;
 
 /// How a photo becomes the model input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,22 +32,28 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// The preprocessing `model` gets for `fit`.
-pub fn preprocess_for(model: &Model, fit: PhotoFit) -> Preprocess {
+/// The preprocessing a model whose own is `pre` gets for `fit`.
+///
+/// The functions here take a model's preprocessing and device rather than the model, so that
+/// `io` never imports `models` (which reads its preprocessing through `io`).
+pub fn preprocess_for(pre: Preprocess, fit: PhotoFit) -> Preprocess {
     match fit {
-        PhotoFit::CenterCrop => model.preprocess,
+        PhotoFit::CenterCrop => pre,
         PhotoFit::Stretch => {
-            let (h, _) = model.preprocess.input_size();
-            model
-                .preprocess
-                .with_mode(ResizeMode::Stretch { size: h as u32 })
+            let (h, _) = pre.input_size();
+            pre.with_mode(ResizeMode::Stretch { size: h as u32 })
         }
     }
 }
 
-/// Preprocesses a decoded photo for `model`.
-pub fn from_photo(model: &Model, photo: RgbImage, fit: PhotoFit) -> Result<Loaded> {
-    let (input, mapping) = preprocess_for(model, fit).apply(&photo, model.device())?;
+/// Preprocesses a decoded photo for a model with preprocessing `pre` on `device`.
+pub fn from_photo(
+    pre: Preprocess,
+    device: &Device,
+    photo: RgbImage,
+    fit: PhotoFit,
+) -> Result<Loaded> {
+    let (input, mapping) = preprocess_for(pre, fit).apply(&photo, device)?;
     Ok(Loaded {
         input,
         mapping,
@@ -57,16 +62,17 @@ pub fn from_photo(model: &Model, photo: RgbImage, fit: PhotoFit) -> Result<Loade
     })
 }
 
-/// Decodes and preprocesses a photo file for `model`.
-pub fn load_photo(model: &Model, path: &Path, fit: PhotoFit) -> Result<Loaded> {
+/// Decodes and preprocesses a photo file (see [`from_photo`]).
+pub fn load_photo(pre: Preprocess, device: &Device, path: &Path, fit: PhotoFit) -> Result<Loaded> {
     let photo = load_image(path)?;
-    let mut loaded = from_photo(model, photo, fit)?;
+    let mut loaded = from_photo(pre, device, photo, fit)?;
     loaded.warnings = image_warnings(path);
     Ok(loaded)
 }
 
 /// Reads a preprocessed `(1, 3, H, W)` or `(3, H, W)` float32 `.npy` input.
-pub fn load_npy(model: &Model, path: &Path) -> Result<Loaded> {
+/// `pre` turns it back into a picture.
+pub fn load_npy(pre: &Preprocess, device: &Device, path: &Path) -> Result<Loaded> {
     let a = Array::read_npy(path)?;
     let (h, w) = match a.shape.as_slice() {
         [1, 3, h, w] | [3, h, w] if *h > 0 && *w > 0 => (*h, *w),
@@ -77,8 +83,8 @@ pub fn load_npy(model: &Model, path: &Path) -> Result<Loaded> {
             });
         }
     };
-    let photo = input_picture(&a.data, w, h, &model.preprocess);
-    let input = Tensor::from_vec(a.data, (1, 3, h, w), model.device())?;
+    let photo = input_picture(&a.data, w, h, pre);
+    let input = Tensor::from_vec(a.data, (1, 3, h, w), device)?;
     Ok(Loaded {
         input,
         mapping: InputMapping::identity(w as u32, h as u32),

@@ -1,4 +1,5 @@
-//! DenseNet-121/161/169/201 (Huang et al. 2017), torchvision's layout.
+//! DenseNet-121/161/169/201 (Huang et al. 2017), torchvision's layout (and timm's, which has
+//! the same key names).
 //!
 //! `features`: `conv0` (7×7, stride 2) → `norm0` → `relu0` → `pool0` (3×3 max, stride 2), then
 //! four `denseblock{i}` with a `transition{i}` between them (BatchNorm → ReLU → 1×1 conv → 2×2
@@ -17,6 +18,7 @@
 //! backprop leaves it plain ([`Op::ReluFn`]), as pytorch-grad-cam does.
 
 use super::blocks::{Groups, batch_norm, conv, conv_bn, gap_linear_head, linear, stem_max_pool};
+use super::metadata::Library;
 use super::{Architecture, Built, Node, Vb, Weights};
 use crate::engine::error::Result;
 use crate::engine::io::preprocess::Preprocess;
@@ -99,7 +101,12 @@ fn build(vb: &Vb) -> Result<Built> {
         "features.norm5",
         vec![Op::BatchNorm(batch_norm(&f.pp("norm5"), c, EPS)?)],
     ));
-    nodes.push(Node::new("features", vec![Op::ReluFn]));
+    // timm's DenseNet has torchvision's key names; its last ReLU is a module inside
+    // `features.norm5` (BatchNormAct2d), which guided backprop guides. Only timm's config.json
+    // tells the two apart (docs/models.md).
+    let timm = vb.metadata().library == Some(Library::Timm);
+    let last = if timm { Op::Relu } else { Op::ReluFn };
+    nodes.push(Node::new("features", vec![last]));
     let default_layer = nodes.len() - 1;
     let (fc, num_classes) = linear(&vb.pp("classifier"), c)?;
     let cam = gap_linear_head(&mut nodes, fc, "avgpool", "classifier");

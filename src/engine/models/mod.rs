@@ -13,6 +13,7 @@ mod densenet;
 mod efficientnet;
 mod googlenet;
 mod hf_resnet;
+mod inception;
 pub mod metadata;
 mod mobilenet;
 mod model;
@@ -95,6 +96,7 @@ pub const ARCHITECTURES: &[Architecture] = &[
     regnet::ARCHITECTURE,
     convnext::ARCHITECTURE,
     googlenet::ARCHITECTURE,
+    inception::ARCHITECTURE,
     shufflenet::ARCHITECTURE,
     squeezenet::ARCHITECTURE,
     alexnet::ARCHITECTURE,

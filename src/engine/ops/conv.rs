@@ -66,17 +66,7 @@ impl Conv2d {
     /// Folds an eval-mode BatchNorm `y = (x - mean) / sqrt(var + eps) * gamma + beta` into the
     /// convolution that feeds it.
     pub fn fold_batch_norm(self, bn: &BatchNorm) -> Result<Self> {
-        let c = self.weight.dim(0)?;
-        let w = self
-            .weight
-            .broadcast_mul(&bn.scale.reshape((c, 1, 1, 1))?)?;
-        let shift = bn.shift.reshape((1, c, 1, 1))?;
-        let bias = match &self.bias {
-            Some(b) => b
-                .broadcast_mul(&bn.scale.reshape((1, c, 1, 1))?)?
-                .add(&shift)?,
-            None => shift,
-        };
+        let (w, bias) = bn.fold_into(&self.weight, self.bias.as_ref())?;
         Self::new(w, Some(bias), self.stride, self.padding, self.groups)
     }
 
@@ -316,12 +306,6 @@ impl Conv2d {
     }
 }
 
-/// Depthwise convolution on the CPU by direct loops. candle runs a grouped convolution as one
-/// convolution per group, which for EfficientNet's 1152-channel blocks costs far more than the
-/// arithmetic.
-///
-/// The forward and backward loops mirror each other on purpose: folding them into one visitor
-/// taking a closure per tap was measured twice as slow (the row slices here vectorize).
 /// Inserts `s - 1` zeros between gradient rows and columns (the transpose of striding).
 fn dilate(g: &Tensor, s: usize) -> Result<Tensor> {
     if s == 1 {

@@ -80,6 +80,7 @@ impl SqueezeExcite {
 mod tests {
     use candle_core::{DType, Device, Tensor};
 
+    use super::super::fd::assert_input_gradient;
     use super::*;
 
     /// The analytic gradient against central differences of `Σ r ⊙ y` in float64.
@@ -109,28 +110,10 @@ mod tests {
             let x = t(&[1, 4, 3, 3], 5)?;
             let r = t(&[1, 4, 3, 3], 6)?;
             let (_, saved) = se.forward(&x)?;
-            let got = se
-                .backward(&saved, &r, Grad::Plain)?
-                .flatten_all()?
-                .to_vec1::<f64>()?;
-            let xs = x.flatten_all()?.to_vec1::<f64>()?;
-            let eps = 1e-6;
-            for i in 0..xs.len() {
-                let f = |d: f64| -> Result<f64> {
-                    let mut v = xs.clone();
-                    v[i] += d;
-                    let xi = Tensor::from_vec(v, (1, 4, 3, 3), &dev)?;
-                    Ok(se.forward(&xi)?.0.mul(&r)?.sum_all()?.to_scalar::<f64>()?)
-                };
-                let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
-                assert!(
-                    (got[i] - want).abs() < 1e-7,
-                    "{}/{} x[{i}]: {} vs {want}",
-                    act.name(),
-                    gate.name(),
-                    got[i]
-                );
-            }
+            let got = se.backward(&saved, &r, Grad::Plain)?;
+            let what = format!("{}/{}", act.name(), gate.name());
+            let forward = |xi: &Tensor| Ok(se.forward(xi)?.0);
+            assert_input_gradient(&x, &r, &got, forward, 1e-7, &what)?;
             assert_eq!(x.dtype(), DType::F64);
         }
         Ok(())

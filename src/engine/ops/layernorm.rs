@@ -201,6 +201,7 @@ impl LayerNorm2d {
 mod tests {
     use candle_core::{Device, Tensor};
 
+    use super::super::fd::assert_input_gradient;
     use super::*;
 
     fn ln(c: usize) -> Result<LayerNorm2d> {
@@ -252,18 +253,8 @@ mod tests {
             (1, c, 2, 3),
             &dev,
         )?;
-        let got = norm.backward(&x, &r)?.flatten_all()?.to_vec1::<f64>()?;
-        let eps = 1e-6;
-        for i in 0..xs.len() {
-            let f = |d: f64| -> Result<f64> {
-                let mut v = xs.clone();
-                v[i] += d;
-                let xi = Tensor::from_vec(v, (1, c, 2, 3), &dev)?;
-                Ok(norm.forward(&xi)?.mul(&r)?.sum_all()?.to_scalar::<f64>()?)
-            };
-            let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
-            assert!((got[i] - want).abs() < 1e-6, "x[{i}]: {} vs {want}", got[i]);
-        }
+        let got = norm.backward(&x, &r)?;
+        assert_input_gradient(&x, &r, &got, |xi| norm.forward(xi), 1e-6, "LayerNorm2d")?;
         Ok(())
     }
 }

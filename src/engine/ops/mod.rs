@@ -9,9 +9,13 @@
 
 mod act;
 mod activation;
+mod avg_pool;
+mod channels;
 mod conv;
 mod cpu;
 mod depthwise;
+#[cfg(test)]
+mod fd;
 mod gate;
 mod gemm_conv;
 mod geometry;
@@ -22,6 +26,7 @@ mod matmul;
 mod norm;
 mod phases;
 mod pool;
+mod rect_conv;
 mod simd;
 mod winograd;
 
@@ -31,12 +36,14 @@ use super::error::{Error, Result};
 use activation::activation_backward;
 
 pub use act::Act;
+pub use avg_pool::{AdaptiveAvgPool, AvgPool, MinSizePool};
 pub use conv::{Conv2d, same_padding};
 pub use gate::SqueezeExcite;
 pub use layernorm::LayerNorm2d;
 pub use linear::Linear;
 pub use norm::BatchNorm;
-pub use pool::{AdaptiveAvgPool, AvgPool, MaxPool, MinSizePool};
+pub use pool::MaxPool;
+pub use rect_conv::RectConv;
 
 /// Multiply-adds ×2 in convolutions and linear layers, process-wide (the ops run on rayon's
 /// threads).
@@ -116,6 +123,8 @@ pub enum Saved {
 /// One step of a network. Composite steps ([`Op::Seq`], [`Op::Residual`]) nest.
 pub enum Op {
     Conv(Conv2d),
+    /// A stride-1 convolution with a non-square kernel (Inception-v3).
+    RectConv(RectConv),
     BatchNorm(BatchNorm),
     /// TensorFlow's "SAME" zero padding for a `kernel`/`stride` convolution that follows:
     /// output `ceil(n / stride)`, the odd pixel going to the bottom / right.
@@ -243,27 +252,6 @@ fn same_pad_depthwise(
     Ok(Some(2 + usize::from(act.is_some())))
 }
 
-/// ShuffleNet's channel shuffle of `x` into `groups` (or, `inverse`, its inverse: the input
-/// gradient).
-fn shuffle(x: &Tensor, groups: usize, inverse: bool) -> Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    if groups == 0 || !c.is_multiple_of(groups) {
-        return Err(Error::BadInput(format!(
-            "a channel shuffle into {groups} groups needs a multiple of {groups} channels, \
-             found {c}"
-        )));
-    }
-    let (a, b) = if inverse {
-        (c / groups, groups)
-    } else {
-        (groups, c / groups)
-    };
-    Ok(x.reshape((n, a, b, h, w))?
-        .transpose(1, 2)?
-        .contiguous()?
-        .reshape((n, c, h, w))?)
-}
-
 /// The gradient with respect to the input of `ops`, given the gradient of their output.
 pub fn backward_seq(ops: &[Op], saved: &[Saved], g: &Tensor, mode: Grad) -> Result<Tensor> {
     let mut g = g.clone();
@@ -282,6 +270,7 @@ impl Op {
                 (c.forward(x)?, keep(Saved::Hw(h, w)))
             }
             Op::BatchNorm(bn) => (bn.forward(x)?, Saved::None),
+            Op::RectConv(c) => (c.forward(x)?, Saved::None),
             Op::SamePad { kernel, stride } => {
                 let (_, _, h, w) = x.dims4()?;
                 let (t, b) = same_padding(h, *kernel, *stride);
@@ -310,7 +299,7 @@ impl Op {
                 x.narrow(1, *start, *len)?.contiguous()?,
                 keep(Saved::Shape(x.dims().to_vec())),
             ),
-            Op::ChannelShuffle(groups) => (shuffle(x, *groups, false)?, Saved::None),
+            Op::ChannelShuffle(groups) => (channels::shuffle(x, *groups, false)?, Saved::None),
             Op::LayerNorm2d(n) => (n.forward(x)?, keep(Saved::Input(x.clone()))),
             Op::MaxPool(p) => {
                 let (y, arg) = p.forward(x, tape)?;
@@ -335,7 +324,7 @@ impl Op {
             }
             Op::GlobalAvgPool => {
                 let (_, _, h, w) = x.dims4()?;
-                (pool::global_avg_forward(x)?, keep(Saved::Hw(h, w)))
+                (avg_pool::global_avg_forward(x)?, keep(Saved::Hw(h, w)))
             }
             Op::Flatten => (x.flatten_from(1)?, keep(Saved::Shape(x.dims().to_vec()))),
             Op::Linear(l) => (l.forward(x)?, Saved::None),
@@ -382,6 +371,7 @@ impl Op {
         Ok(match (self, saved) {
             (Op::Conv(c), Saved::Hw(h, w)) => c.backward(g, *h, *w)?,
             (Op::BatchNorm(bn), _) => bn.backward(g)?,
+            (Op::RectConv(c), _) => c.backward(g)?,
             (Op::SamePad { .. } | Op::Pad(_), Saved::Pads([t, b, l, r])) => {
                 let (_, _, h, w) = g.dims4()?;
                 g.narrow(2, *t, h - t - b)?.narrow(3, *l, w - l - r)?
@@ -393,14 +383,14 @@ impl Op {
             (Op::Narrow { start, len }, Saved::Shape(shape)) => {
                 g.pad_with_zeros(1, *start, shape[1] - start - len)?
             }
-            (Op::ChannelShuffle(groups), _) => shuffle(g, *groups, true)?,
+            (Op::ChannelShuffle(groups), _) => channels::shuffle(g, *groups, true)?,
             (Op::LayerNorm2d(n), Saved::Input(x)) => n.backward(x, g)?,
             (Op::MaxPool(_), Saved::Argmax(arg, shape)) => MaxPool::backward(g, arg, shape)?,
             (Op::AvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
             (Op::AdaptiveAvgPool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
             (Op::MinSizePool(p), Saved::Hw(h, w)) => p.backward(g, *h, *w)?,
             (Op::SqueezeExcite(se), Saved::Gate(s)) => se.backward(s, g, mode)?,
-            (Op::GlobalAvgPool, Saved::Hw(h, w)) => pool::global_avg_backward(g, *h, *w)?,
+            (Op::GlobalAvgPool, Saved::Hw(h, w)) => avg_pool::global_avg_backward(g, *h, *w)?,
             (Op::Flatten, Saved::Shape(shape)) => g.reshape(shape.as_slice())?,
             (Op::Linear(l), _) => l.backward(g)?,
             (Op::Dropout, _) => g.clone(),
@@ -445,85 +435,5 @@ impl Op {
                 return Err(Error::NoTape);
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::{DType, Device, Tensor};
-
-    use super::*;
-
-    /// Central differences of `Σ r ⊙ ops(x)` in float64 against the hand-written backward
-    /// pass, for the structural ops of DenseNet, ShuffleNet and Inception (concatenation,
-    /// channel slices, channel shuffle, zero padding) around smooth activations and a
-    /// LayerNorm.
-    #[test]
-    fn structural_ops_gradients_match_finite_differences() -> Result<()> {
-        let dev = Device::Cpu;
-        let seq = |v: f64| -> Result<Tensor> {
-            let n = 4 * 3 * 3;
-            let data: Vec<f64> = (0..n)
-                .map(|i| (((i as u64 * 2654435761 + (v * 1e3) as u64) % 997) as f64) / 498.5 - 1.0)
-                .collect();
-            Ok(Tensor::from_vec(data, (1, 4, 3, 3), &dev)?)
-        };
-        let norm = LayerNorm2d {
-            weight: Tensor::new(&[1.2f64, 0.7, -0.4, 2.0, 1.0, 0.5], &dev)?,
-            bias: Tensor::new(&[0.1f64, 0.0, 0.3, -0.2, 0.05, 0.4], &dev)?,
-            eps: 1e-6,
-        };
-        let ops = vec![
-            Op::Concat(vec![
-                Vec::new(),
-                vec![Op::Narrow { start: 1, len: 2 }, Op::Act(Act::Gelu)],
-            ]),
-            Op::ChannelShuffle(2),
-            Op::LayerNorm2d(norm),
-            Op::Pad([1, 0, 0, 2]),
-            Op::Act(Act::Hardswish),
-        ];
-        let x = seq(1.0)?;
-        let (y, saved) = forward_seq(&ops, &x, true)?;
-        assert_eq!(y.dims(), [1, 6, 4, 5]);
-        let r = Tensor::randn(0f64, 1f64, y.dims(), &dev)?;
-        let got = backward_seq(&ops, &saved, &r, Grad::Plain)?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
-        let xs = x.flatten_all()?.to_vec1::<f64>()?;
-        let eps = 1e-6;
-        for i in 0..xs.len() {
-            let f = |d: f64| -> Result<f64> {
-                let mut v = xs.clone();
-                v[i] += d;
-                let xi = Tensor::from_vec(v, x.dims(), &dev)?;
-                Ok(forward_seq(&ops, &xi, false)?
-                    .0
-                    .mul(&r)?
-                    .sum_all()?
-                    .to_scalar::<f64>()?)
-            };
-            let want = (f(eps)? - f(-eps)?) / (2.0 * eps);
-            assert!((got[i] - want).abs() < 1e-6, "x[{i}]: {} vs {want}", got[i]);
-        }
-        assert_eq!(x.dtype(), DType::F64);
-        Ok(())
-    }
-
-    /// The shuffle's inverse undoes it.
-    #[test]
-    fn channel_shuffle_inverse_undoes_it() -> Result<()> {
-        let x = Tensor::arange(0f32, 12., &Device::Cpu)?.reshape((1, 6, 1, 2))?;
-        let y = shuffle(&x, 2, false)?;
-        assert_eq!(
-            y.flatten_all()?.to_vec1::<f32>()?,
-            [0., 1., 6., 7., 2., 3., 8., 9., 4., 5., 10., 11.]
-        );
-        let back = shuffle(&y, 2, true)?;
-        assert_eq!(
-            back.flatten_all()?.to_vec1::<f32>()?,
-            x.flatten_all()?.to_vec1::<f32>()?
-        );
-        Ok(())
     }
 }

@@ -37,6 +37,25 @@ impl BatchNorm {
         Ok(Self { scale, shift })
     }
 
+    /// The `(C, …, kh, kw)` weight and the `(1, C, 1, 1)` bias of a convolution with weight
+    /// `weight` and bias `bias` (`(1, C, 1, 1)`) followed by this BatchNorm.
+    pub(super) fn fold_into(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let c = weight.dim(0)?;
+        let w = weight.broadcast_mul(&self.scale.reshape((c, 1, 1, 1))?)?;
+        let shift = self.shift.reshape((1, c, 1, 1))?;
+        let bias = match bias {
+            Some(b) => b
+                .broadcast_mul(&self.scale.reshape((1, c, 1, 1))?)?
+                .add(&shift)?,
+            None => shift,
+        };
+        Ok((w, bias))
+    }
+
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if let Some(y) = self.affine_cpu(x, true)? {
             return Ok(y);
