@@ -13,6 +13,7 @@ use camscope::engine::render::{
 use camscope::engine::{Error, Explainer, Labels, Method, Model, OverlayStyle};
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
+use super::runlog::{self, Header, Log, RunArgs};
 use super::{EXIT_PARTIAL, ModelArgs, RenderArgs, parse_method};
 
 #[derive(clap::Args)]
@@ -22,7 +23,8 @@ pub struct Args {
     /// The folder of images (not searched recursively).
     #[arg(long, value_name = "DIR")]
     images: PathBuf,
-    /// Where annotated PNGs, summary.csv and summary.json go (created if missing).
+    /// Where annotated PNGs, results.jsonl, summary.csv and summary.json go (created if
+    /// missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[arg(long, default_value = "gradcam", value_parser = parse_method)]
@@ -33,8 +35,11 @@ pub struct Args {
     how: MethodArgs,
     #[command(flatten)]
     render: RenderArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
+/// One photo's record in results.jsonl (and row of the summaries).
 #[derive(serde::Serialize)]
 struct Row {
     file: String,
@@ -44,6 +49,7 @@ struct Row {
     /// `[x0, y0, x1, y1]` of the largest component, photo pixels.
     #[serde(rename = "box")]
     bbox: Option<[i64; 4]>,
+    /// The annotated PNG's file name, in the folder of the log.
     output: String,
 }
 
@@ -72,7 +78,7 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn one(&self, path: &Path, out: &Path) -> anyhow::Result<Row> {
+    fn one(&self, path: &Path, out: &Path, name: &str) -> anyhow::Result<Row> {
         let loaded = input::load(self.model, Source::Photo(path), self.args.view.resize)?;
         input::warn(&loaded.warnings);
         input::warn(&Vec::from_iter(export_warning(
@@ -112,15 +118,12 @@ impl Job<'_> {
         );
         save_png(out, &img)?;
         Ok(Row {
-            file: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: file_name(path),
             class: top.class,
             label,
             probability: top.probability,
             bbox: boxes.first().map(|b| b.to_pixels()),
-            output: out.display().to_string(),
+            output: name.to_owned(),
         })
     }
 }
@@ -154,10 +157,31 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What decides each photo's result: a resumed run and the shards of one run must agree on it.
+fn settings(args: &Args, model: &Model) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "model": args.model.settings(model)?,
+        "method": args.method,
+        "layer": args.view.layer,
+        "labels": args.view.labels.as_deref().map(runlog::sha256_file).transpose()?,
+        "resize": args.view.resize,
+        "options": args.how.settings(),
+        "render": args.render.settings(),
+    }))
+}
+
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
     let labels = input::labels(args.view.labels.as_deref(), &model)?;
-    let files = image_files(&args.images)?;
+    let all = image_files(&args.images)?;
+    let shard = args.run.shard();
+    let files = shard.select(all.clone());
     std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
     let job = Job {
         model: &model,
@@ -166,75 +190,78 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         style: args.render.style()?,
         options: args.how.options(false),
     };
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
+    let header = Header::new(
+        "batch",
+        settings(args, &model)?,
+        shard,
+        files.len(),
+        &args.images,
+    );
+    let log_path = Log::path_in(&args.out, shard);
+    // A record is complete when its photo was explained and its PNG is in place (PNGs are
+    // written whole or not at all); failed photos are tried again.
+    let (mut log, mut records) = Log::start(&log_path, &header, args.run.resume, |r| {
+        r.get("error").is_none()
+            && r["output"]
+                .as_str()
+                .is_some_and(|name| args.out.join(name).is_file())
+    })?;
+    let done: std::collections::HashSet<String> = records
+        .iter()
+        .filter_map(|r| r["file"].as_str().map(str::to_owned))
+        .collect();
+    if args.run.resume && !done.is_empty() {
+        eprintln!(
+            "resuming {}: {} of {} photos already done",
+            log_path.display(),
+            done.len(),
+            files.len()
+        );
+    }
     // Outputs never replace inputs (the --out folder may be the --images folder).
     let inputs: std::collections::HashSet<PathBuf> =
-        files.iter().map(|f| input::resolved(f)).collect();
+        all.iter().map(|f| input::resolved(f)).collect();
     for (i, path) in files.iter().enumerate() {
-        let out = args.out.join(output_name(path, &files, args.method));
-        let name = path.display();
+        let file = file_name(path);
+        if done.contains(&file) {
+            continue;
+        }
+        // Names are chosen among every photo of the folder, so that shards agree on them.
+        let name = output_name(path, &all, args.method);
+        let out = args.out.join(&name);
+        let shown = path.display();
         let result = if inputs.contains(&input::resolved(&out)) {
             Err(anyhow::anyhow!(
                 "{}: the output would replace an input image; choose another --out folder",
                 out.display()
             ))
         } else {
-            job.one(path, &out)
+            job.one(path, &out, &name)
         };
-        match result {
+        let record = match result {
             Ok(row) => {
                 eprintln!(
-                    "[{}/{}] {name}: {} ({:.1}%)",
+                    "[{}/{}] {shown}: {} ({:.1}%)",
                     i + 1,
                     files.len(),
                     row.label,
                     row.probability * 100.0
                 );
-                rows.push(row);
+                log.append(&row)?
             }
             Err(e) => {
-                eprintln!("[{}/{}] {name}: FAILED: {e:#}", i + 1, files.len());
-                failed
-                    .push(serde_json::json!({"file": name.to_string(), "error": format!("{e:#}")}));
+                eprintln!("[{}/{}] {shown}: FAILED: {e:#}", i + 1, files.len());
+                log.append(&serde_json::json!({"file": file, "error": format!("{e:#}")}))?
             }
-        }
+        };
+        records.push(record);
     }
-
-    let mut csv = String::from("file,class,label,probability,x0,y0,x1,y1,output\n");
-    for r in &rows {
-        let b = r.bbox.map_or_else(
-            || ",,,".to_owned(),
-            |b| format!("{},{},{},{}", b[0], b[1], b[2], b[3]),
-        );
-        csv += &format!(
-            "{},{},{},{:.6},{b},{}\n",
-            csv_field(&r.file),
-            r.class,
-            csv_field(&r.label),
-            r.probability,
-            csv_field(&r.output)
-        );
-    }
-    write_atomic(&args.out.join("summary.csv"), |w| {
-        w.write_all(csv.as_bytes())
-    })?;
-    let json = serde_json::json!({
-        "architecture": model.architecture,
-        "preprocess": model.preprocess_info(),
-        "method": args.method,
-        "threshold": super::json_f32(args.render.threshold),
-        "results": rows,
-        "failed": failed,
-    });
-    let json = serde_json::to_string_pretty(&json)?;
-    write_atomic(&args.out.join("summary.json"), |w| {
-        w.write_all(json.as_bytes())
-    })?;
-
+    drop(log);
+    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    let failed = write_summaries(&args.out, &header, &records)?;
     eprintln!(
         "{} explained, {} failed; summary in {}",
-        rows.len(),
+        records.len() - failed.len(),
         failed.len(),
         args.out.display()
     );
@@ -244,8 +271,63 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         // Each failure was reported with its message as it happened; the list is a reminder.
         eprintln!("failed:");
         for f in &failed {
-            eprintln!("  {}", f["file"].as_str().unwrap_or(""));
+            eprintln!("  {f}");
         }
         Ok(ExitCode::from(EXIT_PARTIAL))
     }
+}
+
+/// Writes `summary{shard}.csv` and `summary{shard}.json` of a run (or of merged shards) from
+/// its header and its records sorted by file; returns the files that failed.
+pub fn write_summaries(
+    dir: &Path,
+    header: &Header,
+    records: &[serde_json::Value],
+) -> anyhow::Result<Vec<String>> {
+    let (failed, rows): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        records.iter().partition(|r| r.get("error").is_some());
+    let mut csv = String::from("file,class,label,probability,x0,y0,x1,y1,output\n");
+    for r in &rows {
+        let text = |k: &str| csv_field(r[k].as_str().unwrap_or(""));
+        let b = match r["box"].as_array() {
+            Some(b) => b
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            None => ",,,".to_owned(),
+        };
+        csv += &format!(
+            "{},{},{},{:.6},{b},{}\n",
+            text("file"),
+            r["class"],
+            text("label"),
+            r["probability"].as_f64().unwrap_or(f64::NAN),
+            text("output")
+        );
+    }
+    let suffix = header.shard.suffix();
+    write_atomic(&dir.join(format!("summary{suffix}.csv")), |w| {
+        w.write_all(csv.as_bytes())
+    })?;
+    let settings = &header.settings;
+    let json = serde_json::json!({
+        "architecture": settings["model"]["architecture"],
+        "preprocess": settings["model"]["preprocess"],
+        "method": settings["method"],
+        "threshold": settings["render"]["threshold"],
+        "settings": settings,
+        "camscope": header.camscope,
+        "shard": header.shard,
+        "results": rows,
+        "failed": failed,
+    });
+    let json = serde_json::to_string_pretty(&json)?;
+    write_atomic(&dir.join(format!("summary{suffix}.json")), |w| {
+        w.write_all(json.as_bytes())
+    })?;
+    Ok(failed
+        .iter()
+        .map(|f| f["file"].as_str().unwrap_or("").to_owned())
+        .collect())
 }

@@ -25,7 +25,8 @@ pub struct ViewArgs {
     pub resize: ResizeArg,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy)]
+#[derive(clap::ValueEnum, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ResizeArg {
     CenterCrop,
     Stretch,
@@ -97,13 +98,25 @@ pub struct MethodArgs {
     pub top_channels: Option<u64>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy)]
+#[derive(clap::ValueEnum, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FuseArg {
     Mean,
     Max,
 }
 
 impl MethodArgs {
+    /// The options as a run's log records them (docs/scale.md).
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "eigen_smooth": self.eigen_smooth,
+            "aug_smooth": self.aug_smooth,
+            "fuse": self.fuse,
+            "batch_size": self.batch_size,
+            "top_channels": self.top_channels,
+        })
+    }
+
     /// The engine's options; `show_progress` prints the slow methods' progress on a terminal.
     pub fn options(&self, show_progress: bool) -> Options {
         let progress: Option<Arc<Progress>> = (show_progress && std::io::stderr().is_terminal())
@@ -172,5 +185,31 @@ pub fn check_outputs(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> any
             );
         }
     }
+    Ok(())
+}
+
+/// Adds `deletion_auc` and `insertion_auc` of `map` for `class` to the record `v` (blur
+/// baseline, `steps` steps), as eval-loc and report record them (docs/metrics.md).
+pub fn add_auc(
+    v: &mut serde_json::Value,
+    model: &Model,
+    loaded: &Loaded,
+    map: &camscope::engine::Map,
+    class: usize,
+    steps: u64,
+    batch_size: u64,
+) -> anyhow::Result<()> {
+    use camscope::engine::metrics::faithfulness::{Baseline, CurveSettings, deletion_insertion};
+    let s = CurveSettings {
+        class,
+        steps: steps as usize,
+        baseline: Baseline::Blur,
+        batch_size: batch_size as usize,
+        check: &|| Ok(()),
+        progress: None,
+    };
+    let (del, ins) = deletion_insertion(model, &loaded.input, map, &s)?;
+    v["deletion_auc"] = serde_json::json!(del.auc);
+    v["insertion_auc"] = serde_json::json!(ins.auc);
     Ok(())
 }

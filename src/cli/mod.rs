@@ -6,9 +6,14 @@ mod bench;
 mod compare;
 mod eval_loc;
 mod explain;
+mod html;
 mod input;
 mod layers;
+mod merge;
 mod metrics;
+mod report;
+mod runlog;
+mod truth;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +25,24 @@ use camscope::engine::{self, BBox, Blend, Colormap, Method, Model, OverlayStyle}
 /// Exit code of `batch` and `eval-loc` when some inputs failed and the others were processed
 /// (docs/cli.md lists every code).
 pub const EXIT_PARTIAL: u8 = 3;
+
+/// 0 when nothing failed, else [`EXIT_PARTIAL`]: the commands that go on past a failed input.
+pub fn exit_for(failed: usize) -> ExitCode {
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PARTIAL)
+    }
+}
+
+/// The strings of a JSON array (a run's settings list methods so).
+pub fn strings(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect()
+}
 
 /// `println!` that returns the write error instead of panicking, so that a closed pipe
 /// (`camscope layers … | head`) ends the command quietly (see `main`).
@@ -58,6 +81,11 @@ enum Command {
     Batch(batch::Args),
     /// Localization metrics (Top-1 Loc, GT-known Loc, MaxBoxAcc, MaxBoxAccV2) on a dataset.
     EvalLoc(eval_loc::Args),
+    /// A folder of photos explained into one self-contained, sortable HTML report, with the
+    /// ground truth where there is one (docs/report.md).
+    Report(report::Args),
+    /// Join the results logs of a run's shards (`--shard I/N`) into one run's summaries.
+    Merge(merge::Args),
     /// Time each step (load, forward, backward passes, rendering, export) on this machine.
     Bench(bench::Args),
     /// Open the desktop app on a photo and/or a model (`camscope IMG` does the same).
@@ -121,6 +149,17 @@ fn parse_colormap(s: &str) -> Result<Colormap, String> {
 }
 
 impl RenderArgs {
+    /// The drawing settings as a run's log records them.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "threshold": json_f32(self.threshold),
+            "colormap": self.colormap.to_string(),
+            "image_weight": json_f32(self.image_weight),
+            "alpha_by_value": self.alpha_by_value,
+            "all_boxes": self.all_boxes,
+        })
+    }
+
     pub fn style(&self) -> anyhow::Result<OverlayStyle> {
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.image_weight),
@@ -289,6 +328,30 @@ impl ModelArgs {
         }
     }
 
+    /// What identifies the model and its input in a run's log: the file's name and SHA-256
+    /// (not its path: a cluster's nodes may hold it elsewhere), the layout, the preprocessing.
+    pub fn settings(&self, model: &Model) -> anyhow::Result<serde_json::Value> {
+        let mut preprocess = serde_json::to_value(model.preprocess_info())?;
+        if let Some(p) = preprocess.as_object_mut() {
+            p.remove("metadata");
+        }
+        let (name, sha256) = match &self.model {
+            Some(p) => (
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                Some(runlog::sha256_file(p)?),
+            ),
+            None => (engine::models::builtin::NAME.to_owned(), None),
+        };
+        Ok(serde_json::json!({
+            "file": name,
+            "sha256": sha256,
+            "architecture": model.architecture,
+            "preprocess": preprocess,
+        }))
+    }
+
     /// The model's name for output: its path, or the built-in's name.
     pub fn display(&self) -> String {
         self.model.as_ref().map_or_else(
@@ -325,6 +388,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Metrics(a)) => metrics::run(&a),
         Some(Command::Batch(a)) => batch::run(&a),
         Some(Command::EvalLoc(a)) => eval_loc::run(&a),
+        Some(Command::Merge(a)) => merge::run(&a),
+        Some(Command::Report(a)) => report::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::View(v)) => run_app(v),
         None => run_app(ViewApp {

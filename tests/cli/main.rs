@@ -9,3 +9,5 @@ mod corpus;
 mod errors;
 mod exports;
 mod formats;
+mod report;
+mod scale;

@@ -1,5 +1,7 @@
 //! The CNN zoo beyond ResNet and VGG — torchvision DenseNet, MobileNet-V2 / V3, EfficientNet
-//! (B-series, V2), RegNet-X / Y, ConvNeXt, and timm's and transformers' ConvNeXt — against
+//! (B-series, V2), RegNet-X / Y, ConvNeXt, GoogLeNet, Inception-v3, ShuffleNet-V2, SqueezeNet,
+//! AlexNet; timm's DenseNet, EfficientNet (B0, tf_B0, V2), MobileNet-V3 and RegNet-Y; timm's and
+//! transformers' ConvNeXt — against
 //! PyTorch and pytorch-grad-cam (tests/fixtures/make_zoo_fixtures.py made the references).
 //!
 //! Tolerances as in parity.rs and methods.rs: logits, Grad-CAM raw and final maps, guided
@@ -13,7 +15,7 @@ use camscope::engine::{Explainer, Method, Model};
 use candle_core::Device;
 
 /// Every zoo fixture, and whether its head is global average pool + one linear layer.
-const ZOO: [(&str, bool); 18] = [
+const ZOO: [(&str, bool); 24] = [
     ("tv_densenet", true),
     ("tv_mobilenet_v2", true),
     ("tv_mobilenet_v3_large", false),
@@ -32,6 +34,12 @@ const ZOO: [(&str, bool); 18] = [
     ("tv_alexnet", false),
     ("tv_inception_v3", true),
     ("timm_densenet", true),
+    ("timm_efficientnet_b0", true),
+    ("timm_tf_efficientnet_b0", true),
+    ("timm_efficientnetv2", true),
+    ("timm_mobilenetv3_large", false),
+    ("timm_mobilenetv3_small", false),
+    ("timm_regnety", true),
 ];
 
 #[test]
@@ -131,6 +139,12 @@ fn zoo_default_layers_and_names() {
         ("tv_alexnet", "features", "alexnet"),
         ("tv_inception_v3", "Mixed_7c", "inception_v3"),
         ("timm_densenet", "features", "densenet"),
+        ("timm_efficientnet_b0", "bn2", "efficientnet_b0"),
+        ("timm_tf_efficientnet_b0", "bn2", "tf_efficientnet_b0"),
+        ("timm_efficientnetv2", "bn2", "efficientnetv2_s"),
+        ("timm_mobilenetv3_large", "blocks", "mobilenetv3_large_100"),
+        ("timm_mobilenetv3_small", "blocks", "mobilenetv3_small"),
+        ("timm_regnety", "s4", "regnet_y"),
     ] {
         let model =
             Model::load(&fixture(&format!("{name}/model.safetensors")), &Device::Cpu).unwrap();
@@ -197,4 +211,71 @@ fn a_missing_or_mistyped_tensor_is_named() {
     });
     assert!(err.contains("conv1.weight") && err.contains("I8"), "{err}");
     assert!(!err.contains("unknown model layout"), "{err}");
+}
+
+/// What timm's checkpoint does not store (strides, activations) comes from its config.json's
+/// architecture name: a name camscope does not read is refused by name, not guessed; without a
+/// config.json the tensors decide, and timm's own preprocessing comes with the name.
+#[test]
+fn timm_efficientnet_family_follows_or_refuses_its_config() {
+    let dir = temp_dir();
+    std::fs::copy(
+        fixture("timm_efficientnet_b0/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(fixture("timm_efficientnet_b0/config.json")).unwrap();
+    let renamed = config.replace("\"efficientnet_b0\"", "\"mnasnet_100\"");
+    assert_ne!(renamed, config);
+    std::fs::write(dir.path().join("config.json"), renamed).unwrap();
+    let err = Model::load(&dir.path().join("model.safetensors"), &Device::Cpu)
+        .err()
+        .expect("an unknown timm architecture is refused")
+        .to_string();
+    assert!(
+        err.contains("mnasnet_100") && err.contains("does not read"),
+        "{err}"
+    );
+    // Without the config.json: inferred (SE → SiLU) and still PyTorch's logits.
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let model = Model::load(&dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    assert!(
+        model.architecture.starts_with("efficientnet"),
+        "{}",
+        model.architecture
+    );
+    let x = npy_tensor("timm_efficientnet_b0/input.npy");
+    let got = Explainer::new(&model, &x).unwrap().logits().unwrap();
+    assert_close(
+        "inferred efficientnet_b0 logits",
+        &got,
+        &npy("timm_efficientnet_b0/logits.npy").data,
+        1e-4,
+    );
+    // With it, timm's pretrained_cfg sets the eval transform (bicubic, crop_pct 0.875).
+    let model = Model::load(
+        &fixture("timm_efficientnet_b0/model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let pre = model.preprocess_info();
+    assert!(pre.source.contains("config.json"), "{}", pre.source);
+}
+
+/// The batched pass that Score-CAM, Ablation-CAM and the faithfulness metrics use gives every
+/// family the logits of its one-at-a-time pass (1e-4 relative): three perturbed inputs at once.
+#[test]
+fn zoo_batched_logits_match_one_at_a_time() {
+    for (name, _) in ZOO {
+        let (_, model, x) = load(name);
+        let xs = [x.clone(), (&x * 0.5).unwrap(), x.neg().unwrap()];
+        let batch = candle_core::Tensor::cat(&xs, 0).unwrap();
+        let got = model.logits_from(None, &batch).unwrap();
+        for (i, xi) in xs.iter().enumerate() {
+            let want = model.logits_from(None, xi).unwrap();
+            let row = got.get(i).unwrap().to_vec1::<f32>().unwrap();
+            let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_close(&format!("{name} batch row {i}"), &row, &want, 1e-4);
+        }
+    }
 }

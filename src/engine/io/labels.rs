@@ -5,6 +5,8 @@ use std::path::Path;
 use crate::engine::error::{Error, Result};
 
 const IMAGENET: &str = include_str!("../../../assets/imagenet_classes.txt");
+/// ImageNet's WordNet IDs in class order: the folder names of its ImageFolder layout.
+const IMAGENET_SYNSETS: &str = include_str!("../../../assets/imagenet_synsets.txt");
 
 /// Class names indexed by class.
 #[derive(Clone, Debug)]
@@ -53,6 +55,23 @@ impl Labels {
 
     pub fn name(&self, class: usize) -> Option<&str> {
         self.0.get(class).map(String::as_str)
+    }
+
+    /// The class a ground-truth label names: its index (`281`), one of these names compared
+    /// without case and with `_` as a space (`tiger cat`, `Tiger_Cat`), or — for 1000
+    /// classes — an ImageNet WordNet ID (`n02123159`, an ImageNet folder's name).
+    pub fn find(&self, label: &str) -> Option<usize> {
+        let label = label.trim();
+        if let Ok(i) = label.parse::<usize>() {
+            return (i < self.0.len()).then_some(i);
+        }
+        let norm = |s: &str| s.trim().replace('_', " ").to_lowercase();
+        let wanted = norm(label);
+        self.0.iter().position(|n| norm(n) == wanted).or_else(|| {
+            (self.0.len() == 1000)
+                .then(|| IMAGENET_SYNSETS.lines().position(|w| w == label))
+                .flatten()
+        })
     }
 }
 

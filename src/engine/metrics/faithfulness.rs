@@ -312,6 +312,32 @@ pub fn pointing_game(map: &Map, mapping: &InputMapping, boxes: &[BBox], toleranc
     })
 }
 
+/// The share of the map's mass outside every box (original-photo pixels): Σ of the map over
+/// the pixels whose centre lies in no box, over Σ of the map (negative values count as 0).
+/// A map that looks at the object's surroundings — the bias signal of a "right for the wrong
+/// reason" prediction — scores near 1. `None` without boxes or with an all-zero map.
+pub fn mass_outside(map: &Map, mapping: &InputMapping, boxes: &[BBox]) -> Option<f32> {
+    if boxes.is_empty() {
+        return None;
+    }
+    let (mut total, mut outside) = (0f64, 0f64);
+    for (i, &v) in map.data.iter().enumerate() {
+        if v.is_nan() || v <= 0.0 {
+            continue;
+        }
+        let (ix, iy) = ((i % map.width) as f32 + 0.5, (i / map.width) as f32 + 0.5);
+        let (x, y) = mapping.original_from_input(ix, iy);
+        let inside = boxes
+            .iter()
+            .any(|b| x >= b.x0 && x < b.x1 && y >= b.y0 && y < b.y1);
+        total += v as f64;
+        if !inside {
+            outside += v as f64;
+        }
+    }
+    (total > 0.0).then(|| (outside / total) as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +349,20 @@ mod tests {
         assert!((auc(&[0.0, 1.0, 0.0]) - 0.5).abs() < 1e-7);
         // 5 points of x²: (0 + 2·(1/16 + 4/16 + 9/16) + 1) / 8 = 0.34375.
         assert!((auc(&[0.0, 0.0625, 0.25, 0.5625, 1.0]) - 0.34375).abs() < 1e-7);
+    }
+
+    #[test]
+    fn mass_outside_counts_the_map_off_the_boxes() {
+        let m = InputMapping::identity(4, 2);
+        // Row 0: 1 2 3 4, row 1: 0 0 −5 NaN; the box covers columns 0–1 of row 0.
+        let data = vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, -5.0, f32::NAN];
+        let map = Map::new(4, 2, data);
+        let b = [BBox::new(0.0, 0.0, 2.0, 1.0)];
+        assert_eq!(mass_outside(&map, &m, &b), Some(0.7));
+        assert_eq!(mass_outside(&map, &m, &[]), None);
+        let all = [BBox::new(0.0, 0.0, 4.0, 2.0)];
+        assert_eq!(mass_outside(&map, &m, &all), Some(0.0));
+        assert_eq!(mass_outside(&Map::new(4, 2, vec![0.0; 8]), &m, &b), None);
     }
 
     #[test]

@@ -111,6 +111,70 @@ pub struct LocEvaluator {
     pointing_hits: usize,
 }
 
+/// One image's outcome for one method: what [`LocEvaluator`] counts. The per-threshold hits
+/// are written as strings of `0` / `1` (one character per τ) in a run's log.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImageLoc {
+    /// The top-1 class is the ground truth's.
+    pub correct: bool,
+    /// IoU ≥ 0.5 at the chosen τ (GT-known Loc; Top-1 Loc when also `correct`).
+    pub gt_known: bool,
+    /// Per τ: the largest component's IoU ≥ 0.5.
+    #[serde(with = "bits")]
+    pub v1: Vec<bool>,
+    /// Per δ of [`DELTAS_V2`], per τ: the best component's IoU ≥ δ.
+    #[serde(with = "bits_3")]
+    pub v2: [Vec<bool>; 3],
+    /// The pointing game's hit.
+    pub pointing: bool,
+}
+
+mod bits {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn to_string(v: &[bool]) -> String {
+        v.iter().map(|&b| if b { '1' } else { '0' }).collect()
+    }
+
+    pub fn from_str(s: &str) -> Option<Vec<bool>> {
+        s.chars()
+            .map(|c| match c {
+                '0' => Some(false),
+                '1' => Some(true),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(v: &[bool], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_string(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<bool>, D::Error> {
+        let s = String::deserialize(d)?;
+        from_str(&s).ok_or_else(|| D::Error::custom("expected a string of 0 and 1"))
+    }
+}
+
+mod bits_3 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeTuple};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<bool>; 3], s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(3)?;
+        for bits in v {
+            t.serialize_element(&super::bits::to_string(bits))?;
+        }
+        t.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[Vec<bool>; 3], D::Error> {
+        let [a, b, c] = <[String; 3]>::deserialize(d)?;
+        let parse =
+            |s: &str| super::bits::from_str(s).ok_or_else(|| D::Error::custom("expected 0 and 1"));
+        Ok([parse(&a)?, parse(&b)?, parse(&c)?])
+    }
+}
+
 /// The figures for one method, in percent.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LocMetrics {
@@ -165,9 +229,20 @@ impl LocEvaluator {
         map: &Map,
         to_gt: impl Fn(&BBox) -> BBox,
     ) {
-        self.images += 1;
-        let right = predicted == gt_class;
-        self.correct_class += right as usize;
+        let one = self.measure(predicted, gt_class, gt_boxes, map, to_gt);
+        self.add_image(&one);
+    }
+
+    /// One image's outcome at every threshold, without adding it: what [`Self::add_image`]
+    /// counts. A dataset's shards record these, and merging them counts them.
+    pub fn measure(
+        &self,
+        predicted: usize,
+        gt_class: usize,
+        gt_boxes: &[BBox],
+        map: &Map,
+        to_gt: impl Fn(&BBox) -> BBox,
+    ) -> ImageLoc {
         let best_iou = |boxes: &[BBox]| {
             boxes
                 .iter()
@@ -183,23 +258,51 @@ impl LocEvaluator {
                 .into_iter()
                 .collect::<Vec<_>>(),
         );
-        if iou >= 0.5 {
-            self.gt_known_loc += 1;
-            self.top1_loc += right as usize;
-        }
+        let n = self.thresholds.len();
+        let mut one = ImageLoc {
+            correct: predicted == gt_class,
+            gt_known: iou >= 0.5,
+            v1: vec![false; n],
+            v2: [vec![false; n], vec![false; n], vec![false; n]],
+            pointing: false,
+        };
         for (i, &t) in self.thresholds.iter().enumerate() {
             let comps = components(&map.data, map.width, map.height, t);
             let boxes: Vec<BBox> = comps.iter().map(|c| c.bbox).collect();
-            if best_iou(&boxes[..boxes.len().min(1)]) >= 0.5 {
-                self.v1[i] += 1;
-            }
+            one.v1[i] = best_iou(&boxes[..boxes.len().min(1)]) >= 0.5;
             let all = best_iou(&boxes);
             for (d, &delta) in DELTAS_V2.iter().enumerate() {
-                if all >= delta {
-                    self.v2[d][i] += 1;
-                }
+                one.v2[d][i] = all >= delta;
             }
         }
+        one
+    }
+
+    /// Whether `one` was measured at this evaluator's thresholds (a record read back from a
+    /// log is checked before it is counted).
+    pub fn fits(&self, one: &ImageLoc) -> bool {
+        let n = self.thresholds.len();
+        one.v1.len() == n && one.v2.iter().all(|v| v.len() == n)
+    }
+
+    /// Counts one image measured by [`Self::measure`] (its pointing game included).
+    pub fn add_image(&mut self, one: &ImageLoc) {
+        debug_assert!(self.fits(one));
+        self.images += 1;
+        self.correct_class += one.correct as usize;
+        if one.gt_known {
+            self.gt_known_loc += 1;
+            self.top1_loc += one.correct as usize;
+        }
+        for (count, &hit) in self.v1.iter_mut().zip(&one.v1) {
+            *count += hit as usize;
+        }
+        for (counts, hits) in self.v2.iter_mut().zip(&one.v2) {
+            for (count, &hit) in counts.iter_mut().zip(hits) {
+                *count += hit as usize;
+            }
+        }
+        self.pointing_hits += one.pointing as usize;
     }
 
     pub fn metrics(&self) -> LocMetrics {
@@ -289,6 +392,35 @@ mod tests {
         assert_eq!(m.max_box_acc, 50.0);
         assert_eq!(m.max_box_acc_threshold, 0.3);
         assert_eq!(m.max_box_acc_v2, 100.0);
+    }
+
+    /// A dataset's shards record each image's outcome and merge counts them: counting the
+    /// records read back from their JSON gives the figures of counting the images directly.
+    #[test]
+    fn measured_images_read_back_count_the_same() {
+        let mut direct = LocEvaluator::with_thresholds(0.3, vec![0.0, 0.3, 0.5]);
+        let mut merged = LocEvaluator::with_thresholds(0.3, vec![0.0, 0.3, 0.5]);
+        for (gt, predicted) in [
+            (BBox::new(6., 6., 9., 9.), 4),
+            (BBox::new(1., 1., 5., 5.), 3),
+        ] {
+            direct.add(predicted, 4, &[gt], &two_blobs(), id);
+            let one = merged.measure(predicted, 4, &[gt], &two_blobs(), id);
+            let text = serde_json::to_string(&one).unwrap();
+            assert!(text.contains(r#""v1":"#), "{text}");
+            let back: ImageLoc = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, one);
+            assert!(merged.fits(&back));
+            merged.add_image(&back);
+        }
+        assert_eq!(direct.metrics(), merged.metrics());
+        assert!(!merged.fits(&LocEvaluator::new(0.2).measure(0, 0, &[], &two_blobs(), id)));
+        assert!(
+            serde_json::from_str::<ImageLoc>(
+                r#"{"correct":true,"gt_known":true,"v1":"01x","v2":["0","0","0"],"pointing":false}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod resnet;
 mod resnetv2;
 mod shufflenet;
 mod squeezenet;
+mod timm_efficientnet;
 mod tv_efficientnet;
 mod vgg;
 pub mod weights;
@@ -93,7 +94,9 @@ pub const ARCHITECTURES: &[Architecture] = &[
     mobilenet::V2,
     mobilenet::V3,
     tv_efficientnet::ARCHITECTURE,
+    timm_efficientnet::ARCHITECTURE,
     regnet::ARCHITECTURE,
+    regnet::TIMM,
     convnext::ARCHITECTURE,
     googlenet::ARCHITECTURE,
     inception::ARCHITECTURE,

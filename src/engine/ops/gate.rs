@@ -9,10 +9,55 @@
 //! mean).
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use super::Grad;
 use super::act::Act;
+use super::activation::on_cpu;
+use super::cpu::{cpu_data, with_cpu_slice};
+use super::simd::wide_fn;
 use crate::engine::error::Result;
+
+wide_fn! {
+    /// The sum of `x` in sixteen running sums (which vectorize; a single one is a chain of
+    /// dependent additions).
+    fn plane_sum(x: &[f32]) -> f32 {
+        let mut acc = [0f32; 16];
+        let chunks = x.chunks_exact(16);
+        let rest = chunks.remainder().iter().sum::<f32>();
+        for ch in chunks {
+            for (a, &v) in acc.iter_mut().zip(ch) {
+                *a += v;
+            }
+        }
+        acc.iter().sum::<f32>() + rest
+    }
+}
+
+wide_fn! {
+    /// `o = x · g`.
+    fn scale_into(o: &mut [f32], x: &[f32], g: f32) {
+        for (o, &x) in o.iter_mut().zip(x) {
+            *o = x * g;
+        }
+    }
+}
+
+/// `(n, rows)` from `(n, cols)` inputs: `out = b + W · v` per image, `W` `(rows, cols)`.
+fn affine(v: &[f32], w: &[f32], b: &[f32], cols: usize) -> Vec<f32> {
+    let rows = b.len();
+    v.chunks_exact(cols)
+        .flat_map(|v| {
+            (0..rows).map(move |j| {
+                b[j] + w[j * cols..(j + 1) * cols]
+                    .iter()
+                    .zip(v)
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+            })
+        })
+        .collect()
+}
 
 /// A squeeze-and-excitation module with its 1×1 convolutions stored as matrices.
 pub struct SqueezeExcite {
@@ -41,6 +86,14 @@ pub struct GateSaved {
 
 impl SqueezeExcite {
     pub(super) fn forward(&self, x: &Tensor) -> Result<(Tensor, GateSaved)> {
+        if on_cpu(x) && on_cpu(&self.w1) {
+            return self.forward_cpu(x);
+        }
+        self.forward_candle(x)
+    }
+
+    /// [`Self::forward`] through candle's ops, on any device and dtype.
+    fn forward_candle(&self, x: &Tensor) -> Result<(Tensor, GateSaved)> {
         let (n, c, _, _) = x.dims4()?;
         let squeezed = x.mean((2, 3))?;
         let hidden = squeezed.matmul(&self.w1.t()?)?.broadcast_add(&self.b1)?;
@@ -58,6 +111,43 @@ impl SqueezeExcite {
                 hidden,
                 z,
                 gate,
+            },
+        ))
+    }
+
+    /// [`Self::forward`] on the CPU in one parallel pass over the planes for the means and
+    /// one for the scaling, the two small layers in between as plain loops (candle's ops, on
+    /// their own threads, cost more than the arithmetic here).
+    fn forward_cpu(&self, x: &Tensor) -> Result<(Tensor, GateSaved)> {
+        let (n, c, h, w) = x.dims4()?;
+        let hw = h * w;
+        let (w1, b1) = (cpu_data(&self.w1)?, cpu_data(&self.b1)?);
+        let (w2, b2) = (cpu_data(&self.w2)?, cpu_data(&self.b2)?);
+        let r = b1.len();
+        let dev = x.device();
+        let (y, hidden, z, gate) = with_cpu_slice(x, |xd| {
+            let means: Vec<f32> = xd
+                .par_chunks(hw)
+                .map(|p| plane_sum(p) / hw as f32)
+                .collect();
+            let hidden = affine(&means, &w1, &b1, c);
+            let a: Vec<f32> = hidden.iter().map(|&v| self.act.value(v)).collect();
+            let z = affine(&a, &w2, &b2, r);
+            let gate: Vec<f32> = z.iter().map(|&v| self.gate.value(v)).collect();
+            let mut y = vec![0f32; xd.len()];
+            y.par_chunks_mut(hw)
+                .zip(xd.par_chunks(hw))
+                .zip(gate.par_iter())
+                .for_each(|((o, x), &g)| scale_into(o, x, g));
+            (y, hidden, z, gate)
+        })?;
+        Ok((
+            Tensor::from_vec(y, (n, c, h, w), dev)?,
+            GateSaved {
+                x: x.clone(),
+                hidden: Tensor::from_vec(hidden, (n, r), dev)?,
+                z: Tensor::from_vec(z, (n, c), dev)?,
+                gate: Tensor::from_vec(gate, (n, c), dev)?,
             },
         ))
     }
@@ -82,6 +172,38 @@ mod tests {
 
     use super::super::fd::assert_input_gradient;
     use super::*;
+
+    /// The CPU pass against candle's ops, in float32: output and every saved tensor.
+    #[test]
+    fn cpu_pass_matches_candle_ops() -> Result<()> {
+        let dev = Device::Cpu;
+        let t = |shape: &[usize], seed: u64| -> Result<Tensor> {
+            Ok(Tensor::randn(0f32, 1f32, shape, &dev)?.affine(1.0, seed as f64 * 0.01)?)
+        };
+        for (act, gate) in [(Act::Silu, Act::Sigmoid), (Act::Relu, Act::Hardsigmoid)] {
+            let se = SqueezeExcite {
+                w1: t(&[3, 8], 1)?,
+                b1: t(&[3], 2)?,
+                w2: t(&[8, 3], 3)?,
+                b2: t(&[8], 4)?,
+                act,
+                gate,
+            };
+            let x = t(&[2, 8, 5, 7], 5)?;
+            let (y, s) = se.forward_cpu(&x)?;
+            let (want, ws) = se.forward_candle(&x)?;
+            for (what, a, b) in [
+                ("y", &y, &want),
+                ("hidden", &s.hidden, &ws.hidden),
+                ("z", &s.z, &ws.z),
+                ("gate", &s.gate, &ws.gate),
+            ] {
+                let d = (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                assert!(d < 1e-5, "{}/{} {what}: {d}", act.name(), gate.name());
+            }
+        }
+        Ok(())
+    }
 
     /// The analytic gradient against central differences of `Σ r ⊙ y` in float64.
     #[test]

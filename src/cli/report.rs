@@ -1,0 +1,238 @@
+//! `camscope report`: a folder of photos explained into one self-contained HTML file — every
+//! photo's thumbnail with each method's overlay and box, its prediction against the ground
+//! truth where there is one, and the localization and bias figures, sortable and filterable,
+//! with the settings that made it (docs/report.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use camscope::engine::io::files::write_atomic;
+use camscope::engine::io::labels::label_of;
+use camscope::engine::metrics::faithfulness::{POINTING_TOLERANCE, mass_outside, pointing_game};
+use camscope::engine::render::{annotated, draw_rect, fit_size, photo_boxes, stroke_for};
+use camscope::engine::{Error, Explainer, Labels};
+use serde_json::{Value, json};
+
+use super::input::{self, MethodArgs, ResizeArg, Source};
+use super::truth::{self, Photo};
+use super::{Methods, ModelArgs, RenderArgs, parse_methods};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The photos: a folder of images, or of class folders (ImageFolder: DIR/<class>/*.jpg).
+    #[arg(long, value_name = "DIR")]
+    images: PathBuf,
+    /// Ground truth: `file,label` or `file,label,x0,y0,x1,y1` rows after a header (label: a
+    /// class index, name or ImageNet WordNet ID; boxes in photo pixels). Default: DIR/boxes.csv
+    /// when there is one, else the class folders.
+    #[arg(long, value_name = "CSV")]
+    labels: Option<PathBuf>,
+    /// Class names, one per line (default: the model's, or ImageNet's for 1000 classes).
+    #[arg(long, value_name = "FILE")]
+    class_names: Option<PathBuf>,
+    /// The methods, one thumbnail column each; maps are of the predicted class.
+    #[arg(long, default_value = "gradcam", value_parser = parse_methods)]
+    methods: Methods,
+    /// The layer (see `camscope layers`); default: the model's.
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+    #[command(flatten)]
+    how: MethodArgs,
+    #[command(flatten)]
+    render: RenderArgs,
+    #[arg(long, value_enum, default_value = "center-crop")]
+    resize: ResizeArg,
+    /// Also each map's deletion and insertion AUC (this many steps, blur baseline; 2 × (steps
+    /// + 1) forward passes per photo and method).
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    faithfulness: Option<u64>,
+    /// Thumbnails' longer side, pixels.
+    #[arg(long, value_name = "PX", default_value_t = 224,
+          value_parser = clap::value_parser!(u32).range(32..=1024))]
+    thumbnail: u32,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// Magenta: the ground truth's boxes on thumbnails (the map's box keeps its usual green).
+const TRUTH_BOX: [u8; 3] = [255, 0, 255];
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let model = args.model.load()?;
+    let style = args.render.style()?;
+    let labels: Option<Labels> = match &args.class_names {
+        Some(p) => Some(Labels::from_file(p, model.num_classes())?),
+        None => Labels::for_model(&model),
+    };
+    let photos = truth::photos(
+        &args.images,
+        args.labels.as_deref(),
+        labels.as_ref(),
+        model.num_classes(),
+    )?;
+    anyhow::ensure!(
+        !photos.is_empty(),
+        "{}: no photos (jpg, png, webp, bmp, tiff) in it or in its class folders",
+        args.images.display()
+    );
+    let inputs: Vec<&std::path::Path> = [Some(args.images.as_path()), args.labels.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if inputs
+        .iter()
+        .any(|p| input::resolved(p) == input::resolved(&args.out))
+    {
+        anyhow::bail!(
+            "{}: --out names an input; refusing to write over it",
+            args.out.display()
+        );
+    }
+    let options = args.how.options(false);
+    let mut records = Vec::new();
+    for (i, photo) in photos.iter().enumerate() {
+        let path = args.images.join(&photo.file);
+        let result = one(
+            args,
+            &model,
+            labels.as_ref(),
+            &style,
+            &options,
+            photo,
+            &path,
+        );
+        match result {
+            Ok(r) => {
+                eprintln!(
+                    "[{}/{}] {}: {}",
+                    i + 1,
+                    photos.len(),
+                    photo.file,
+                    r["predicted_label"].as_str().unwrap_or("")
+                );
+                records.push(r);
+            }
+            Err(e) => {
+                eprintln!("[{}/{}] {}: FAILED: {e:#}", i + 1, photos.len(), photo.file);
+                records.push(json!({"file": photo.file, "error": format!("{e:#}")}));
+            }
+        }
+    }
+    let settings = json!({
+        "model": args.model.settings(&model)?,
+        "model_path": args.model.display(),
+        "images": args.images.display().to_string(),
+        "labels": args.labels.as_ref().map(|p| p.display().to_string()),
+        "methods": args.methods.0.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "layer": args.layer.clone().unwrap_or_else(|| model.default_layer().to_owned()),
+        "class": "the predicted (top-1) class",
+        "options": args.how.settings(),
+        "render": args.render.settings(),
+        "resize": args.resize,
+        "faithfulness": args.faithfulness,
+        "camscope": env!("CARGO_PKG_VERSION"),
+    });
+    let html = super::html::page(&settings, &records);
+    write_atomic(&args.out, |w| w.write_all(html.as_bytes()))?;
+    let failed = records.iter().filter(|r| r.get("error").is_some()).count();
+    eprintln!(
+        "{} photos, {failed} failed: {}",
+        records.len(),
+        args.out.display()
+    );
+    Ok(super::exit_for(failed))
+}
+
+/// One photo's record: prediction, truth, and per method its figures and thumbnail.
+fn one(
+    args: &Args,
+    model: &camscope::engine::Model,
+    labels: Option<&Labels>,
+    style: &camscope::engine::OverlayStyle,
+    options: &camscope::engine::methods::Options,
+    photo: &Photo,
+    path: &std::path::Path,
+) -> anyhow::Result<Value> {
+    let loaded = input::load(model, Source::Photo(path), args.resize)?;
+    input::warn(&loaded.warnings);
+    let ex = Explainer::new(model, &loaded.input)?;
+    let top = ex.top_k(1)?.remove(0);
+    let (tw, th) = fit_size(loaded.photo.width(), loaded.photo.height(), args.thumbnail);
+    let small = camscope::engine::io::preprocess::resize_rgb(&loaded.photo, tw, th)?;
+    let small_mapping = loaded.mapping.for_photo_size(tw, th);
+    let scale = tw as f32 / loaded.photo.width() as f32;
+    let to_small = |b: &camscope::engine::BBox| b.map(|x, y| (x * scale, y * scale));
+    let mut methods = serde_json::Map::new();
+    for &m in &args.methods.0 {
+        let e = match ex.explain_with(m, args.layer.as_deref(), top.class, options) {
+            Ok(e) => e,
+            Err(e) => {
+                methods.insert(m.name().into(), json!({"error": e.to_string()}));
+                continue;
+            }
+        };
+        let boxes = photo_boxes(
+            &e.localization,
+            &loaded.mapping,
+            args.render.threshold,
+            false,
+        );
+        let small_boxes: Vec<_> = boxes.iter().map(to_small).collect();
+        let mut thumb = annotated(&small, &small_mapping, &e, style, None, &small_boxes);
+        for b in &photo.boxes {
+            draw_rect(&mut thumb, &to_small(b), stroke_for(tw, th), TRUTH_BOX);
+        }
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+            .encode_image(&thumb)
+            .map_err(|e| Error::Encode {
+                path: args.out.clone(),
+                format: "JPEG",
+                reason: e.to_string(),
+            })?;
+        let has_boxes = !photo.boxes.is_empty();
+        let iou = boxes.first().map_or(0.0, |b| {
+            photo.boxes.iter().map(|g| b.iou(g)).fold(0f32, f32::max)
+        });
+        let mut v = json!({
+            "box": boxes.first().map(|b| b.to_pixels()),
+            "iou": has_boxes.then_some(iou),
+            "pointing": has_boxes.then(|| {
+                pointing_game(&e.map, &loaded.mapping, &photo.boxes, POINTING_TOLERANCE)
+            }),
+            "outside": mass_outside(&e.map, &loaded.mapping, &photo.boxes),
+            "thumbnail": format!(
+                "data:image/jpeg;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&jpeg)
+            ),
+        });
+        if let Some(steps) = args.faithfulness {
+            input::add_auc(
+                &mut v,
+                model,
+                &loaded,
+                &e.map,
+                top.class,
+                steps,
+                args.how.batch_size,
+            )?;
+        }
+        methods.insert(m.name().into(), v);
+    }
+    Ok(json!({
+        "file": photo.file,
+        "size": [loaded.photo.width(), loaded.photo.height()],
+        "predicted": top.class,
+        "predicted_label": label_of(labels, top.class),
+        "probability": top.probability,
+        "true": photo.class,
+        "true_label": photo.class.map(|c| label_of(labels, c)),
+        "correct": photo.class.map(|c| c == top.class),
+        "truth_boxes": photo.boxes.iter().map(|b| b.to_pixels()).collect::<Vec<_>>(),
+        "methods": methods,
+    }))
+}

@@ -1,0 +1,186 @@
+//! The photos of a dataset folder and their ground truth, where there is any: an ImageFolder
+//! layout (`DIR/<class>/*.jpg`), a labels CSV (`file,label[,x0,y0,x1,y1]`), or eval-loc's
+//! `boxes.csv` (docs/report.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
+use camscope::engine::{BBox, Error, Labels};
+
+/// One photo: its path relative to the dataset folder, its class and boxes where known.
+#[derive(Clone, Debug)]
+pub struct Photo {
+    pub file: String,
+    pub class: Option<usize>,
+    pub boxes: Vec<BBox>,
+}
+
+fn is_image(p: &Path) -> bool {
+    p.is_file()
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::read(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_image(p))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The class `label` names, or a message saying what it is not.
+fn class_of(label: &str, labels: Option<&Labels>, num_classes: usize) -> Result<usize, String> {
+    let found = match labels {
+        Some(l) => l.find(label),
+        None => label
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&i| i < num_classes),
+    };
+    found.ok_or_else(|| {
+        format!(
+            "{label:?} is neither a class index below {num_classes} nor one of the model's class \
+             names{}",
+            if num_classes == 1000 {
+                " or ImageNet WordNet IDs"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+/// The photos of `dir`, sorted by path, with their ground truth: from `csv` when given, else
+/// from `dir/boxes.csv` when there is one, else from class folders when `dir` holds any, else
+/// none.
+///
+/// Class folders are read as torchvision's ImageFolder: a folder named by a class index, a
+/// class name or an ImageNet WordNet ID is that class; when no folder name is any of those and
+/// there are exactly as many folders as classes, a folder's class is its position among the
+/// sorted folder names — the index ImageFolder gave it when the model was trained.
+pub fn photos(
+    dir: &Path,
+    csv: Option<&Path>,
+    labels: Option<&Labels>,
+    num_classes: usize,
+) -> anyhow::Result<Vec<Photo>> {
+    let boxes_csv = dir.join("boxes.csv");
+    if let Some(csv) = csv.or(boxes_csv.is_file().then_some(boxes_csv.as_path())) {
+        return from_csv(dir, csv, labels, num_classes);
+    }
+    let mut photos: Vec<Photo> = images_in(dir)?
+        .iter()
+        .map(|p| Photo {
+            file: name(p),
+            class: None,
+            boxes: Vec::new(),
+        })
+        .collect();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::read(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    let mut classes: Vec<Result<usize, String>> = folders
+        .iter()
+        .map(|f| class_of(&name(f), labels, num_classes))
+        .collect();
+    if !folders.is_empty() && classes.iter().all(Result::is_err) && folders.len() == num_classes {
+        classes = (0..folders.len()).map(Ok).collect();
+    }
+    for (folder, class) in folders.iter().zip(classes) {
+        let inside = images_in(folder)?;
+        if inside.is_empty() {
+            continue;
+        }
+        let class = class.map_err(|why| {
+            anyhow::anyhow!(
+                "{}: a class folder whose name {why} (ImageFolder layout: DIR/<class>/*.jpg; \
+                 or give --labels CSV)",
+                folder.display()
+            )
+        })?;
+        photos.extend(inside.iter().map(|p| Photo {
+            file: format!("{}/{}", name(folder), name(p)),
+            class: Some(class),
+            boxes: Vec::new(),
+        }));
+    }
+    photos.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(photos)
+}
+
+/// A labels CSV: a header, then `file,label` or `file,label,x0,y0,x1,y1` rows (paths relative
+/// to `dir`; several rows of one file are its boxes, all of one class).
+fn from_csv(
+    dir: &Path,
+    csv: &Path,
+    labels: Option<&Labels>,
+    num_classes: usize,
+) -> anyhow::Result<Vec<Photo>> {
+    let text = std::fs::read_to_string(csv).map_err(|e| Error::read(csv, e))?;
+    let mut by_file: BTreeMap<String, Photo> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::BadCsv {
+            path: csv.to_owned(),
+            line: n + 1,
+            reason: format!("{why}: {line:?}"),
+        };
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 2 && f.len() != 6 {
+            return Err(bad("expected file,label or file,label,x0,y0,x1,y1".into()).into());
+        }
+        let class = class_of(f[1], labels, num_classes).map_err(bad)?;
+        let b = if f.len() == 6 {
+            let c: Vec<f32> = f[2..]
+                .iter()
+                .map(|v| v.parse::<f32>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad("a coordinate is not a number".into()))?;
+            if c.iter().any(|v| !v.is_finite() || *v < 0.0) || c[2] <= c[0] || c[3] <= c[1] {
+                return Err(
+                    bad("the box must be finite, non-negative, x0 < x1 and y0 < y1".into()).into(),
+                );
+            }
+            Some(BBox::new(c[0], c[1], c[2], c[3]))
+        } else {
+            None
+        };
+        let photo = by_file.entry(f[0].to_owned()).or_insert_with(|| Photo {
+            file: f[0].to_owned(),
+            class: Some(class),
+            boxes: Vec::new(),
+        });
+        if photo.class != Some(class) {
+            return Err(bad("a second class for this file".into()).into());
+        }
+        photo.boxes.extend(b);
+    }
+    anyhow::ensure!(
+        !by_file.is_empty(),
+        "{}: no rows after the header",
+        csv.display()
+    );
+    for p in by_file.values() {
+        let path = dir.join(&p.file);
+        anyhow::ensure!(!path.is_dir(), "{}: a folder, not a photo", path.display());
+    }
+    Ok(by_file.into_values().collect())
+}
