@@ -20,6 +20,10 @@ the median over rounds of each round's median; the ratio is camscope / PyTorch (
 is faster). Peak RSS is the whole process of a ResNet-50 Grad-CAM run (camscope explain vs a
 Python process running pytorch-grad-cam), its VmHWM polled every 5 ms.
 
+`--batch-photos 500 --models none`: `camscope batch` over 500 photos of mixed sizes (Grad-CAM,
+an annotated PNG each) against a plain pytorch-grad-cam loop doing the same (PIL decode,
+torchvision transform, GradCAM, show_cam_on_image, PNG save), photos/s.
+
 The slow cases run once a round, on --slow-models only:
 - Score-CAM at the default layer (pytorch-grad-cam's ScoreCAM, its default batch of 16 masked
   inputs; camscope's `map: Score-CAM`);
@@ -199,6 +203,75 @@ def camscope_round(exe, model_path, n, slow):
     return out
 
 
+def make_photos(folder, n):
+    """n photos of mixed sizes (400×300 … 1000×750 JPEGs: a gradient and a disc each)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    sizes = [(400, 300), (640, 480), (1000, 750), (500, 500), (800, 600)]
+    for i in range(n):
+        w, h = sizes[i % len(sizes)]
+        y, x = np.mgrid[0:h, 0:w]
+        img = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, i * 37 % 255)], -1)
+        img = img.astype(np.uint8)
+        cx, cy, r = rng.integers(0, w), rng.integers(0, h), rng.integers(30, 150)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 255, 3)
+        Image.fromarray(img).save(os.path.join(folder, f"p{i:04d}.jpg"), quality=85)
+
+
+def torch_batch_loop(model, photos, out):
+    """A plain pytorch-grad-cam loop doing what `camscope batch` does: decode (PIL), the
+    model's transform (resize 256, crop 224, normalize), Grad-CAM of the top-1 class at the
+    last block, the map resized to the whole photo and drawn with show_cam_on_image, a PNG
+    saved per photo. Seconds, model construction excluded (camscope's time includes its
+    model loading)."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from torchvision import transforms
+
+    tf = transforms.Compose([
+        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+        transforms.Normalize([0.498, 0.498, 0.498], [0.502, 0.502, 0.502]),
+    ])
+    t = time.perf_counter()
+    with GradCAM(model=model, target_layers=[target_layer("builtin", model)]) as cam:
+        for p in photos:
+            img = Image.open(p).convert("RGB")
+            gray = cam(input_tensor=tf(img).unsqueeze(0), targets=None)[0]
+            rgb = np.asarray(img, dtype=np.float32) / 255
+            gray = cv2.resize(gray, (rgb.shape[1], rgb.shape[0]))
+            vis = show_cam_on_image(rgb, gray, use_rgb=True)
+            Image.fromarray(vis).save(os.path.join(out, os.path.basename(p) + ".png"))
+    return time.perf_counter() - t
+
+
+def batch_case(camscope, n, rounds, say):
+    """photos/s of `camscope batch` against the pytorch-grad-cam loop, same photos, rounds
+    alternating; fresh output folders each round."""
+    model = torch_model("builtin")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "photos")
+        os.mkdir(folder)
+        make_photos(folder, n)
+        photos = sorted(os.path.join(folder, f) for f in os.listdir(folder))
+        ours, theirs = [], []
+        for r in range(rounds):
+            out = os.path.join(tmp, f"cs{r}")
+            t = time.perf_counter()
+            subprocess.run([camscope, "batch", "--images", folder, "--out", out], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ours.append(n / (time.perf_counter() - t))
+            out = os.path.join(tmp, f"pt{r}")
+            os.mkdir(out)
+            theirs.append(n / torch_batch_loop(model, photos, out))
+        c, t = statistics.median(ours), statistics.median(theirs)
+        say(f"| builtin | batch of {n} photos, Grad-CAM + annotated PNG (photos/s) | {c:.1f} | "
+            f"{t:.1f} | {c / t:.2f} (higher: faster) |")
+
+
 def peak_rss_mib(args):
     """Peak resident memory of a child process, in MiB: its VmHWM, read until it exits (the
     rusage of a child forked from this large Python process would count the fork's pages)."""
@@ -227,6 +300,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--slow-models", default="resnet18,builtin",
                     help="models that also run the Score-CAM and metrics cases")
+    ap.add_argument("--batch-photos", type=int, default=0,
+                    help="also `camscope batch` over this many photos against a "
+                         "pytorch-grad-cam loop (photos/s; 500 in BENCHMARKS.md)")
     ap.add_argument("--out")
     a = ap.parse_args()
     threads = os.cpu_count()
@@ -240,8 +316,10 @@ def main():
     say("| model | case (median ms) | camscope | PyTorch / pytorch-grad-cam | ratio |")
     say("|---|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
+        if a.models == "none":
+            a.models = ""
         rss_model = None
-        for name in a.models.split(","):
+        for name in filter(None, a.models.split(",")):
             model = torch_model(name)
             path = None
             if name != "builtin":
@@ -280,6 +358,8 @@ def main():
             theirs = peak_rss_mib([sys.executable, "-c", script])
             say(f"| resnet50 | peak RSS of a Grad-CAM run, whole process (MiB) | {ours:.0f} | "
                 f"{theirs:.0f} | {ours / theirs:.2f} |")
+    if a.batch_photos:
+        batch_case(a.camscope, a.batch_photos, a.rounds, say)
     if a.out:
         with open(a.out, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -4,13 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use camscope::engine::io::files::write_atomic;
+use camscope::engine::io::input::Loaded;
 use camscope::engine::io::labels::label_of;
 use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::methods::Options;
 use camscope::engine::render::{
     Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
 };
-use camscope::engine::{Error, Explainer, Labels, Method, Model, OverlayStyle};
+use camscope::engine::{
+    BBox, Error, Explainer, Explanation, Labels, Method, Model, OverlayStyle, Prediction,
+};
 
 use super::input::{self, MethodArgs, Source, ViewArgs};
 use super::runlog::{self, Header, Log, RunArgs};
@@ -77,14 +80,36 @@ struct Job<'a> {
     options: Options,
 }
 
+/// One photo on its way through the pipeline.
+struct Todo {
+    /// Its position in this run's list, for the progress line.
+    i: usize,
+    path: PathBuf,
+    /// The PNG's file name, and its path.
+    name: String,
+    out: PathBuf,
+}
+
+/// What the explaining stage hands to the drawing one.
+struct Explained {
+    loaded: Loaded,
+    top: Prediction,
+    e: Explanation,
+    boxes: Vec<BBox>,
+}
+
 impl Job<'_> {
-    fn one(&self, path: &Path, out: &Path, name: &str) -> anyhow::Result<Row> {
-        let loaded = input::load(self.model, Source::Photo(path), self.args.view.resize)?;
+    fn load(&self, t: &Todo) -> anyhow::Result<Loaded> {
+        let loaded = input::load(self.model, Source::Photo(&t.path), self.args.view.resize)?;
         input::warn(&loaded.warnings);
         input::warn(&Vec::from_iter(export_warning(
             loaded.photo.width(),
             loaded.photo.height(),
         )));
+        Ok(loaded)
+    }
+
+    fn explain(&self, loaded: Loaded) -> anyhow::Result<Explained> {
         let ex = Explainer::new(self.model, &loaded.input)?;
         let top = ex.top_k(1)?.remove(0);
         let e = ex.explain_with(
@@ -99,6 +124,21 @@ impl Job<'_> {
             self.args.render.threshold,
             self.args.render.all_boxes,
         );
+        Ok(Explained {
+            loaded,
+            top,
+            e,
+            boxes,
+        })
+    }
+
+    fn draw(&self, t: &Todo, x: Explained) -> anyhow::Result<Row> {
+        let Explained {
+            loaded,
+            top,
+            e,
+            boxes,
+        } = x;
         let label = label_of(self.labels, top.class);
         let caption = Caption {
             label: &label,
@@ -116,14 +156,60 @@ impl Job<'_> {
             &boxes,
             &caption,
         );
-        save_png(out, &img)?;
+        save_png(&t.out, &img)?;
         Ok(Row {
-            file: file_name(path),
+            file: file_name(&t.path),
             class: top.class,
             label,
             probability: top.probability,
             bbox: boxes.first().map(|b| b.to_pixels()),
-            output: name.to_owned(),
+            output: t.name.clone(),
+        })
+    }
+
+    /// Every photo of `todo` through three stages on their own threads — decoding, the
+    /// model's passes, drawing and PNG encoding — so that one photo is decoded and another
+    /// encoded while a third is explained; `finished` gets each result in order.
+    fn run_all(
+        &self,
+        todo: Vec<(Todo, anyhow::Result<()>)>,
+        mut finished: impl FnMut(&Todo, anyhow::Result<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use std::sync::mpsc::sync_channel;
+        // One photo waiting between stages: memory stays bounded (and flat in their number).
+        let (loaded_tx, loaded_rx) = sync_channel::<(Todo, anyhow::Result<Loaded>)>(1);
+        let (explained_tx, explained_rx) = sync_channel::<(Todo, anyhow::Result<Explained>)>(1);
+        let (row_tx, row_rx) = sync_channel::<(Todo, anyhow::Result<Row>)>(1);
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for (t, ok) in todo {
+                    let r = ok.and_then(|()| self.load(&t));
+                    if loaded_tx.send((t, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+            s.spawn(move || {
+                for (t, r) in loaded_rx {
+                    let r = r.and_then(|l| self.explain(l));
+                    if explained_tx.send((t, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+            s.spawn(move || {
+                for (t, r) in explained_rx {
+                    let r = r.and_then(|x| self.draw(&t, x));
+                    if row_tx.send((t, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+            // An error here (the log cannot be written) drops the receiver: the stages stop.
+            for (t, r) in row_rx {
+                finished(&t, r)?;
+            }
+            Ok(())
         })
     }
 }
@@ -221,28 +307,38 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Outputs never replace inputs (the --out folder may be the --images folder).
     let inputs: std::collections::HashSet<PathBuf> =
         all.iter().map(|f| input::resolved(f)).collect();
-    for (i, path) in files.iter().enumerate() {
-        let file = file_name(path);
-        if done.contains(&file) {
-            continue;
-        }
-        // Names are chosen among every photo of the folder, so that shards agree on them.
-        let name = output_name(path, &all, args.method);
-        let out = args.out.join(&name);
-        let shown = path.display();
-        let result = if inputs.contains(&input::resolved(&out)) {
-            Err(anyhow::anyhow!(
-                "{}: the output would replace an input image; choose another --out folder",
-                out.display()
-            ))
-        } else {
-            job.one(path, &out, &name)
-        };
+    let todo: Vec<(Todo, anyhow::Result<()>)> = files
+        .iter()
+        .enumerate()
+        .filter(|(_, path)| !done.contains(&file_name(path)))
+        .map(|(i, path)| {
+            // Names are chosen among every photo of the folder, so that shards agree on them.
+            let name = output_name(path, &all, args.method);
+            let out = args.out.join(&name);
+            let ok = if inputs.contains(&input::resolved(&out)) {
+                Err(anyhow::anyhow!(
+                    "{}: the output would replace an input image; choose another --out folder",
+                    out.display()
+                ))
+            } else {
+                Ok(())
+            };
+            let t = Todo {
+                i,
+                path: path.clone(),
+                name,
+                out,
+            };
+            (t, ok)
+        })
+        .collect();
+    job.run_all(todo, |t, result| {
+        let shown = t.path.display();
         let record = match result {
             Ok(row) => {
                 eprintln!(
                     "[{}/{}] {shown}: {} ({:.1}%)",
-                    i + 1,
+                    t.i + 1,
                     files.len(),
                     row.label,
                     row.probability * 100.0
@@ -250,12 +346,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 log.append(&row)?
             }
             Err(e) => {
-                eprintln!("[{}/{}] {shown}: FAILED: {e:#}", i + 1, files.len());
-                log.append(&serde_json::json!({"file": file, "error": format!("{e:#}")}))?
+                eprintln!("[{}/{}] {shown}: FAILED: {e:#}", t.i + 1, files.len());
+                let error =
+                    serde_json::json!({"file": file_name(&t.path), "error": format!("{e:#}")});
+                log.append(&error)?
             }
         };
         records.push(record);
-    }
+        Ok(())
+    })?;
     drop(log);
     records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
     let failed = write_summaries(&args.out, &header, &records)?;
