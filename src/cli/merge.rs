@@ -8,11 +8,11 @@ use camscope::engine::Error;
 use camscope::engine::io::files::write_atomic;
 
 use super::runlog::{self, Log};
-use super::{batch, eval_loc};
+use super::{batch, eval_loc, report};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The shards' results logs, or folders holding them (`results.shard-I-of-N.jsonl`).
+    /// The shards' results logs, or folders holding them (`*.shard-I-of-N.jsonl`).
     #[arg(value_name = "LOG_OR_DIR", required = true)]
     logs: Vec<PathBuf>,
     /// Where the merged results.jsonl and summaries go (created if missing).
@@ -27,7 +27,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let logs = runlog::logs_in(&args.logs)?;
     let (header, records) = runlog::merge(&logs)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::write(&args.out, e))?;
-    let merged = Log::path_in(&args.out, header.shard);
+    let merged = match header.settings["report"].as_str() {
+        Some(stem) if header.log == "report" => args.out.join(format!("{stem}.jsonl")),
+        _ => Log::path_in(&args.out, header.shard),
+    };
     let target = super::input::resolved(&merged);
     if let Some(input) = logs.iter().find(|l| super::input::resolved(l) == target) {
         anyhow::bail!(
@@ -44,6 +47,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })?;
     let failed = match header.log.as_str() {
         "batch" => batch::write_summaries(&args.out, &header, &records)?.len(),
+        "report" => report::write_report(&args.out, &header, &records)?.1,
         "eval-loc" => {
             let summary = eval_loc::summarize(&header, &records)?;
             eval_loc::write_summary(&args.out, &header, &summary)?;

@@ -3,7 +3,7 @@
 //! truth where there is one, and the localization and bias figures, sortable and filterable,
 //! with the settings that made it (docs/report.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use camscope::engine::{Error, Explainer, Labels};
 use serde_json::{Value, json};
 
 use super::input::{self, MethodArgs, ResizeArg, Source};
+use super::runlog::{self, Header, Log, RunArgs};
 use super::truth::{self, Photo};
 use super::{Methods, ModelArgs, RenderArgs, parse_methods};
 
@@ -53,9 +54,11 @@ pub struct Args {
     #[arg(long, value_name = "PX", default_value_t = 224,
           value_parser = clap::value_parser!(u32).range(32..=1024))]
     thumbnail: u32,
-    /// The HTML file to write.
+    /// The HTML file to write; its results log goes beside it (`NAME.jsonl`).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// Magenta: the ground truth's boxes on thumbnails (the map's box keeps its usual green).
@@ -93,8 +96,50 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     let options = args.how.options(false);
-    let mut records = Vec::new();
+    let shard = args.run.shard();
+    let photos = shard.select(photos);
+    // What decides each photo's row: a resumed run and the shards of one report agree on it
+    // (paths are not compared: a cluster's nodes may mount them elsewhere).
+    let settings = json!({
+        "report": report_stem(&args.out),
+        "model": args.model.settings(&model)?,
+        "labels_sha256": args.labels.as_deref().map(runlog::sha256_file).transpose()?,
+        "class_names_sha256": args.class_names.as_deref().map(runlog::sha256_file).transpose()?,
+        "methods": args.methods.0.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "layer": args.layer.clone().unwrap_or_else(|| model.default_layer().to_owned()),
+        "class": "the predicted (top-1) class",
+        "options": args.how.settings(),
+        "render": args.render.settings(),
+        "resize": args.resize,
+        "faithfulness": args.faithfulness,
+        "thumbnail": args.thumbnail,
+    });
+    let header = Header::new("report", settings, shard, photos.len(), &args.images);
+    let dir = report_dir(&args.out);
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let log_path = dir.join(format!(
+        "{}{}.jsonl",
+        report_stem(&args.out),
+        shard.suffix()
+    ));
+    let (mut log, mut records) = Log::start(&log_path, &header, args.run.resume, |r| {
+        r.get("error").is_none()
+    })?;
+    let done: std::collections::HashSet<String> = records
+        .iter()
+        .filter_map(|r| r["file"].as_str().map(str::to_owned))
+        .collect();
+    if !done.is_empty() {
+        eprintln!(
+            "resuming: {} of {} photos already done",
+            done.len(),
+            photos.len()
+        );
+    }
     for (i, photo) in photos.iter().enumerate() {
+        if done.contains(&photo.file) {
+            continue;
+        }
         let path = args.images.join(&photo.file);
         let result = one(
             args,
@@ -105,7 +150,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             photo,
             &path,
         );
-        match result {
+        let record = match result {
             Ok(r) => {
                 eprintln!(
                     "[{}/{}] {}: {}",
@@ -114,37 +159,56 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     photo.file,
                     r["predicted_label"].as_str().unwrap_or("")
                 );
-                records.push(r);
+                r
             }
             Err(e) => {
                 eprintln!("[{}/{}] {}: FAILED: {e:#}", i + 1, photos.len(), photo.file);
-                records.push(json!({"file": photo.file, "error": format!("{e:#}")}));
+                json!({"file": photo.file, "error": format!("{e:#}")})
             }
-        }
+        };
+        records.push(log.append(&record)?);
     }
-    let settings = json!({
-        "model": args.model.settings(&model)?,
-        "model_path": args.model.display(),
-        "images": args.images.display().to_string(),
-        "labels": args.labels.as_ref().map(|p| p.display().to_string()),
-        "methods": args.methods.0.iter().map(|m| m.name()).collect::<Vec<_>>(),
-        "layer": args.layer.clone().unwrap_or_else(|| model.default_layer().to_owned()),
-        "class": "the predicted (top-1) class",
-        "options": args.how.settings(),
-        "render": args.render.settings(),
-        "resize": args.resize,
-        "faithfulness": args.faithfulness,
-        "camscope": env!("CARGO_PKG_VERSION"),
-    });
-    let html = super::html::page(&settings, &records);
-    write_atomic(&args.out, |w| w.write_all(html.as_bytes()))?;
-    let failed = records.iter().filter(|r| r.get("error").is_some()).count();
+    drop(log);
+    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    let (path, failed) = write_report(dir, &header, &records)?;
     eprintln!(
         "{} photos, {failed} failed: {}",
         records.len(),
-        args.out.display()
+        path.display()
     );
     Ok(super::exit_for(failed))
+}
+
+/// The report's file name without `.html`.
+fn report_stem(out: &Path) -> String {
+    out.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_owned())
+}
+
+fn report_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `DIR/<report>{shard}.html` from a run's (or merged shards') header and records
+/// sorted by file; returns its path and the number of failed photos.
+pub fn write_report(
+    dir: &Path,
+    header: &Header,
+    records: &[Value],
+) -> anyhow::Result<(PathBuf, usize)> {
+    let mut shown = header.settings.clone();
+    shown["images"] = json!(header.dataset);
+    shown["camscope"] = json!(header.camscope);
+    let html = super::html::page(&shown, records);
+    let stem = header.settings["report"].as_str().unwrap_or("report");
+    let path = dir.join(format!("{stem}{}.html", header.shard.suffix()));
+    write_atomic(&path, |w| w.write_all(html.as_bytes()))?;
+    let failed = records.iter().filter(|r| r.get("error").is_some()).count();
+    Ok((path, failed))
 }
 
 /// One photo's record: prediction, truth, and per method its figures and thumbnail.

@@ -90,7 +90,7 @@ impl RunArgs {
 /// The first line of a log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
-    /// `batch` or `eval-loc`: the command that wrote the log.
+    /// `batch`, `eval-loc` or `report`: the command that wrote the log.
     pub log: String,
     /// The camscope version that wrote it.
     pub camscope: String,
@@ -278,7 +278,8 @@ pub fn read(path: &Path) -> anyhow::Result<Read> {
 }
 
 /// The logs `camscope merge` was pointed at: files as given; a folder gives its shard logs
-/// (`results.shard-*.jsonl`), or its `results.jsonl` when it has none.
+/// (`*.shard-I-of-N.jsonl`: batch's and eval-loc's `results…`, a report's `NAME…`), or its
+/// `results.jsonl` when it has none.
 pub fn logs_in(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut logs = Vec::new();
     for p in paths {
@@ -293,7 +294,7 @@ pub fn logs_in(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             .filter(|f| {
                 f.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("results.shard-") && n.ends_with(".jsonl"))
+                    .is_some_and(|n| n.contains(".shard-") && n.ends_with(".jsonl"))
             })
             .collect();
         shards.sort();

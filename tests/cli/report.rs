@@ -247,3 +247,50 @@ fn report_sorts_and_filters_in_a_headless_browser() {
         assert_eq!(*hidden, row.contains("data-correct=\"1\""), "{f}");
     }
 }
+
+/// A report made in two shards (one resumed after its log was cut short) and merged is the
+/// report of one run, byte for byte.
+#[test]
+fn report_shards_merge_into_the_one_run_report() {
+    let dir = temp_dir();
+    let images = image_folder(dir.path());
+    let whole = dir.path().join("whole/report.html");
+    let (code, _, err) = camscope_code(&["report", "--images", s(&images), "--out", s(&whole)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("whole/report.jsonl").is_file());
+    let shards = dir.path().join("shards");
+    let out = shards.join("report.html");
+    let shard = |flags: &[&str]| {
+        let mut a = vec![
+            "report",
+            "--images",
+            s(&images),
+            "--out",
+            s(&out),
+            "--shard",
+        ];
+        a.extend_from_slice(flags);
+        camscope_code(&a)
+    };
+    for i in ["0/2", "1/2"] {
+        let (code, _, err) = shard(&[i]);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    assert!(shards.join("report.shard-1-of-2.html").is_file());
+    // Shard 1 cut back to its header and one record plus half a line, then resumed.
+    let log1 = shards.join("report.shard-1-of-2.jsonl");
+    let text = std::fs::read_to_string(&log1).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&log1, format!("{}\n{{\"file\":", kept.join("\n"))).unwrap();
+    let (code, _, err) = shard(&["1/2", "--resume"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("1 of 2 photos already done"), "{err}");
+    let merged = dir.path().join("merged");
+    let (code, _, err) = camscope_code(&["merge", s(&shards), "--out", s(&merged)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(html_of(&merged.join("report.html")), html_of(&whole));
+    assert_eq!(
+        std::fs::read_to_string(merged.join("report.jsonl")).unwrap(),
+        std::fs::read_to_string(dir.path().join("whole/report.jsonl")).unwrap()
+    );
+}
