@@ -201,6 +201,30 @@ fn hirescam_equals_gradcam_on_gap_heads() {
     }
 }
 
+/// The Grad-CAM paper's counterfactual explanation negates the gradients, so its raw map is
+/// the library's Grad-CAM raw map negated (what pytorch-grad-cam gives for the target
+/// `−y^c`), within 1e-4.
+#[test]
+fn counterfactual_is_grad_cam_of_the_negated_score() {
+    for name in NAMES {
+        let (meta, model, x) = load(name);
+        let ex = Explainer::new(&model, &x).unwrap();
+        for layer in &meta.layers {
+            let what = format!("{name} counterfactual at {layer}");
+            let e = ex
+                .explain(Method::Counterfactual, Some(layer), meta.class)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let want = npy(&format!("{name}/methods/gradcam_{layer}.npy"));
+            let negated: Vec<f32> = want.data.iter().map(|v| -v).collect();
+            assert_close(&what, &e.raw.data, &negated, 1e-4);
+            // The final map is ReLU of that: blank where Grad-CAM's raw map is nowhere
+            // negative, else normalized to a maximum of 1.
+            let any_negative = want.data.iter().any(|&v| v < 0.0);
+            assert_eq!(e.map.max() == 1.0, any_negative, "{what}");
+        }
+    }
+}
+
 /// Options::top_channels evaluates fewer channels; with all of them it is the exact method.
 #[test]
 fn top_channels_is_exact_when_it_covers_every_channel() {

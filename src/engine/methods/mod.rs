@@ -13,6 +13,7 @@
 
 mod ablationcam;
 mod cam;
+mod counterfactual;
 mod eigencam;
 mod explainer;
 mod explanation;
@@ -73,10 +74,12 @@ pub enum Method {
     GuidedBackprop,
     #[serde(rename = "guided-gradcam")]
     GuidedGradCam,
+    #[serde(rename = "counterfactual")]
+    Counterfactual,
 }
 
 impl Method {
-    pub const ALL: [Method; 13] = [
+    pub const ALL: [Method; 14] = [
         Method::Cam,
         Method::GradCam,
         Method::GradCamPlusPlus,
@@ -90,6 +93,7 @@ impl Method {
         Method::AblationCam,
         Method::GuidedBackprop,
         Method::GuidedGradCam,
+        Method::Counterfactual,
     ];
 
     /// The registry: what each method computes.
@@ -108,6 +112,7 @@ impl Method {
             Method::AblationCam => &ablationcam::AblationCam,
             Method::GuidedBackprop => &guided_backprop::GuidedBackprop,
             Method::GuidedGradCam => &guided_gradcam::GuidedGradCam,
+            Method::Counterfactual => &counterfactual::Counterfactual,
         }
     }
 
