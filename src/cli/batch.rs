@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use camscope::engine::io::files::write_atomic;
 use camscope::engine::io::input::Loaded;
 use camscope::engine::io::labels::label_of;
-use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::methods::Options;
 use camscope::engine::render::{
     Caption, annotated_with_caption, export_warning, photo_boxes, save_png,
@@ -15,7 +14,7 @@ use camscope::engine::{
     BBox, Error, Explainer, Explanation, Labels, Method, Model, OverlayStyle, Prediction,
 };
 
-use super::input::{self, MethodArgs, Source, ViewArgs};
+use super::input::{self, MethodArgs, Source, ViewArgs, file_name, image_files};
 use super::runlog::{self, Header, Log, RunArgs};
 use super::{EXIT_PARTIAL, ModelArgs, RenderArgs, parse_method};
 
@@ -54,22 +53,6 @@ struct Row {
     bbox: Option<[i64; 4]>,
     /// The annotated PNG's file name, in the folder of the log.
     output: String,
-}
-
-/// The image files of `dir`, sorted by name.
-pub fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::read(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 struct Job<'a> {
@@ -243,12 +226,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// What decides each photo's result: a resumed run and the shards of one run must agree on it.
 fn settings(args: &Args, model: &Model) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::json!({
@@ -292,10 +269,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .as_str()
                 .is_some_and(|name| args.out.join(name).is_file())
     })?;
-    let done: std::collections::HashSet<String> = records
-        .iter()
-        .filter_map(|r| r["file"].as_str().map(str::to_owned))
-        .collect();
+    let done = runlog::files_of(&records);
     if args.run.resume && !done.is_empty() {
         eprintln!(
             "resuming {}: {} of {} photos already done",
@@ -356,7 +330,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     drop(log);
-    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    runlog::sort_by_file(&mut records);
     let failed = write_summaries(&args.out, &header, &records)?;
     eprintln!(
         "{} explained, {} failed; summary in {}",

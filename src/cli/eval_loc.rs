@@ -108,10 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => (None, Vec::new()),
     };
-    let done: HashSet<String> = records
-        .iter()
-        .filter_map(|r| r["file"].as_str().map(str::to_owned))
-        .collect();
+    let done = runlog::files_of(&records);
     if !done.is_empty() {
         eprintln!(
             "resuming: {} of {} images already done",
@@ -188,11 +185,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         };
         records.push(match &mut log {
             Some(log) => log.append(&record)?,
-            None => serde_json::from_str(&serde_json::to_string(&record)?)?,
+            None => runlog::read_back(&record)?,
         });
     }
     drop(log);
-    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    runlog::sort_by_file(&mut records);
     let summary = summarize(&header, &records)?;
     if let Some(dir) = &args.out {
         write_summary(dir, &header, &summary)?;

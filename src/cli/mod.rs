@@ -336,12 +336,7 @@ impl ModelArgs {
             p.remove("metadata");
         }
         let (name, sha256) = match &self.model {
-            Some(p) => (
-                p.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                Some(runlog::sha256_file(p)?),
-            ),
+            Some(p) => (input::file_name(p), Some(runlog::sha256_file(p)?)),
             None => (engine::models::builtin::NAME.to_owned(), None),
         };
         Ok(serde_json::json!({

@@ -82,19 +82,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         "{}: no photos (jpg, png, webp, bmp, tiff) in it or in its class folders",
         args.images.display()
     );
-    let inputs: Vec<&std::path::Path> = [Some(args.images.as_path()), args.labels.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if inputs
-        .iter()
-        .any(|p| input::resolved(p) == input::resolved(&args.out))
-    {
-        anyhow::bail!(
-            "{}: --out names an input; refusing to write over it",
-            args.out.display()
-        );
-    }
     let options = args.how.options(false);
     let shard = args.run.shard();
     let photos = shard.select(photos);
@@ -116,19 +103,29 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     });
     let header = Header::new("report", settings, shard, photos.len(), &args.images);
     let dir = report_dir(&args.out);
-    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let log_path = dir.join(format!(
         "{}{}.jsonl",
         report_stem(&args.out),
         shard.suffix()
     ));
+    // Nothing the command reads is replaced by the page or its log.
+    input::check_outputs(
+        &input::given(&[
+            ("--images", Some(args.images.as_path())),
+            ("--labels", args.labels.as_deref()),
+            ("--class-names", args.class_names.as_deref()),
+            ("--model", args.model.model.as_deref()),
+        ]),
+        &[
+            ("--out", &report_path(dir, &header)),
+            ("its log", &log_path),
+        ],
+    )?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let (mut log, mut records) = Log::start(&log_path, &header, args.run.resume, |r| {
         r.get("error").is_none()
     })?;
-    let done: std::collections::HashSet<String> = records
-        .iter()
-        .filter_map(|r| r["file"].as_str().map(str::to_owned))
-        .collect();
+    let done = runlog::files_of(&records);
     if !done.is_empty() {
         eprintln!(
             "resuming: {} of {} photos already done",
@@ -169,7 +166,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         records.push(log.append(&record)?);
     }
     drop(log);
-    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    runlog::sort_by_file(&mut records);
     let (path, failed) = write_report(dir, &header, &records)?;
     eprintln!(
         "{} photos, {failed} failed: {}",
@@ -193,6 +190,12 @@ fn report_dir(out: &Path) -> &Path {
     }
 }
 
+/// `DIR/<report>{shard}.html`.
+fn report_path(dir: &Path, header: &Header) -> PathBuf {
+    let stem = header.settings["report"].as_str().unwrap_or("report");
+    dir.join(format!("{stem}{}.html", header.shard.suffix()))
+}
+
 /// Writes `DIR/<report>{shard}.html` from a run's (or merged shards') header and records
 /// sorted by file; returns its path and the number of failed photos.
 pub fn write_report(
@@ -204,8 +207,7 @@ pub fn write_report(
     shown["images"] = json!(header.dataset);
     shown["camscope"] = json!(header.camscope);
     let html = super::html::page(&shown, records);
-    let stem = header.settings["report"].as_str().unwrap_or("report");
-    let path = dir.join(format!("{stem}{}.html", header.shard.suffix()));
+    let path = report_path(dir, header);
     write_atomic(&path, |w| w.write_all(html.as_bytes()))?;
     let failed = records.iter().filter(|r| r.get("error").is_some()).count();
     Ok((path, failed))

@@ -237,9 +237,7 @@ impl Log {
     /// written), which is what the summaries are made of — the same whether a run was whole,
     /// resumed or merged from shards.
     pub fn append(&mut self, record: &impl Serialize) -> anyhow::Result<Value> {
-        // Written as read back: keys in one order, numbers as first printed, whichever way a
-        // record reaches a log (appended here, kept by a resume, joined by merge).
-        let value: Value = serde_json::from_str(&serde_json::to_string(record)?)?;
+        let value = read_back(record)?;
         let mut line = serde_json::to_string(&value)?;
         line.push('\n');
         self.file
@@ -247,6 +245,26 @@ impl Log {
             .map_err(|e| Error::write(&self.path, e))?;
         Ok(value)
     }
+}
+
+/// A record as a reader of its log sees it: keys in one order, numbers as first printed,
+/// whichever way it reaches the summaries (appended to a log, kept by a resume, joined by
+/// merge, or a run without a log).
+pub fn read_back(record: &impl Serialize) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&serde_json::to_string(record)?)?)
+}
+
+/// The order every summary is made in: by `file`, as a whole run lists its photos.
+pub fn sort_by_file(records: &mut [Value]) {
+    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+}
+
+/// The photos records already hold (a resumed run skips them).
+pub fn files_of(records: &[Value]) -> std::collections::HashSet<String> {
+    records
+        .iter()
+        .filter_map(|r| r["file"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Reads a log: its header must parse; a record line that does not is counted as dropped.
@@ -350,11 +368,7 @@ pub fn merge(logs: &[PathBuf]) -> anyhow::Result<(Header, Vec<Value>)> {
             );
         }
         seen[h.shard.index] = Some(path.clone());
-        let unique: std::collections::HashSet<&str> = log
-            .records
-            .iter()
-            .filter_map(|r| r["file"].as_str())
-            .collect();
+        let unique = files_of(&log.records);
         anyhow::ensure!(
             unique.len() == h.photos && log.records.len() == h.photos,
             "{}: shard {}/{} is incomplete: {} of its {} photos have a result; run it again \
@@ -381,7 +395,7 @@ pub fn merge(logs: &[PathBuf]) -> anyhow::Result<(Header, Vec<Value>)> {
         missing.join(", "),
         header.shard.count
     );
-    records.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+    sort_by_file(&mut records);
     header.shard = Shard::WHOLE;
     header.photos = photos;
     Ok((header, records))

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
+use camscope::engine::metrics::wsol::parse_box;
 use camscope::engine::{BBox, Error, Labels};
+
+use super::input::{file_name, image_files};
 
 /// One photo: its path relative to the dataset folder, its class and boxes where known.
 #[derive(Clone, Debug)]
@@ -14,29 +16,6 @@ pub struct Photo {
     pub file: String,
     pub class: Option<usize>,
     pub boxes: Vec<BBox>,
-}
-
-fn is_image(p: &Path) -> bool {
-    p.is_file()
-        && p.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::read(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_image(p))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-fn name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// The class `label` names, or a message saying what it is not.
@@ -80,10 +59,10 @@ pub fn photos(
     if let Some(csv) = csv.or(boxes_csv.is_file().then_some(boxes_csv.as_path())) {
         return from_csv(dir, csv, labels, num_classes);
     }
-    let mut photos: Vec<Photo> = images_in(dir)?
+    let mut photos: Vec<Photo> = image_files(dir)?
         .iter()
         .map(|p| Photo {
-            file: name(p),
+            file: file_name(p),
             class: None,
             boxes: Vec::new(),
         })
@@ -96,13 +75,13 @@ pub fn photos(
     folders.sort();
     let mut classes: Vec<Result<usize, String>> = folders
         .iter()
-        .map(|f| class_of(&name(f), labels, num_classes))
+        .map(|f| class_of(&file_name(f), labels, num_classes))
         .collect();
     if !folders.is_empty() && classes.iter().all(Result::is_err) && folders.len() == num_classes {
         classes = (0..folders.len()).map(Ok).collect();
     }
     for (folder, class) in folders.iter().zip(classes) {
-        let inside = images_in(folder)?;
+        let inside = image_files(folder)?;
         if inside.is_empty() {
             continue;
         }
@@ -114,7 +93,7 @@ pub fn photos(
             )
         })?;
         photos.extend(inside.iter().map(|p| Photo {
-            file: format!("{}/{}", name(folder), name(p)),
+            file: format!("{}/{}", file_name(folder), file_name(p)),
             class: Some(class),
             boxes: Vec::new(),
         }));
@@ -149,17 +128,7 @@ fn from_csv(
         }
         let class = class_of(f[1], labels, num_classes).map_err(bad)?;
         let b = if f.len() == 6 {
-            let c: Vec<f32> = f[2..]
-                .iter()
-                .map(|v| v.parse::<f32>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| bad("a coordinate is not a number".into()))?;
-            if c.iter().any(|v| !v.is_finite() || *v < 0.0) || c[2] <= c[0] || c[3] <= c[1] {
-                return Err(
-                    bad("the box must be finite, non-negative, x0 < x1 and y0 < y1".into()).into(),
-                );
-            }
-            Some(BBox::new(c[0], c[1], c[2], c[3]))
+            Some(parse_box(&f[2..]).map_err(|why| bad(why.to_owned()))?)
         } else {
             None
         };

@@ -30,6 +30,29 @@ pub struct Item {
     pub boxes: Vec<BBox>,
 }
 
+/// A ground-truth box from its four CSV fields `x0,y0,x1,y1` (photo pixels, pixel edges), or
+/// why they are not one: shared by eval-loc's `boxes.csv` and the report's labels CSV.
+pub fn parse_box(fields: &[&str]) -> std::result::Result<BBox, &'static str> {
+    let c: Vec<f32> = fields
+        .iter()
+        .map(|v| v.trim().parse::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| "a coordinate is not a number")?;
+    let [x0, y0, x1, y1] = c[..] else {
+        return Err("expected four coordinates x0,y0,x1,y1");
+    };
+    if c.iter().any(|v| !v.is_finite()) {
+        return Err("a coordinate is not finite");
+    }
+    if c.iter().any(|&v| v < 0.0) {
+        return Err("a coordinate is negative");
+    }
+    if x1 <= x0 || y1 <= y0 {
+        return Err("the box is empty or inverted: expected x0 < x1 and y0 < y1");
+    }
+    Ok(BBox::new(x0, y0, x1, y1))
+}
+
 /// Parses `boxes.csv` (docs/eval-loc.md): a header, then `file,class,x0,y0,x1,y1` rows; the
 /// rows of one file are its boxes (all of one class). `path` names the file in messages, each
 /// with its line number.
@@ -51,23 +74,7 @@ pub fn parse_boxes_csv(text: &str, path: &Path) -> Result<Vec<Item>> {
             return Err(bad("expected 6 fields file,class,x0,y0,x1,y1"));
         }
         let class: usize = f[1].parse().map_err(|_| bad("class is not a number"))?;
-        let c: Vec<f32> = f[2..]
-            .iter()
-            .map(|v| v.parse::<f32>())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad("a coordinate is not a number"))?;
-        if c.iter().any(|v| !v.is_finite()) {
-            return Err(bad("a coordinate is not finite"));
-        }
-        if c.iter().any(|&v| v < 0.0) {
-            return Err(bad("a coordinate is negative"));
-        }
-        if c[2] <= c[0] || c[3] <= c[1] {
-            return Err(bad(
-                "the box is empty or inverted: expected x0 < x1 and y0 < y1",
-            ));
-        }
-        let b = BBox::new(c[0], c[1], c[2], c[3]);
+        let b = parse_box(&f[2..]).map_err(bad)?;
         match index.get(f[0]) {
             Some(&i) if items[i].class != class => {
                 return Err(bad("a second class for this file"));
