@@ -12,28 +12,10 @@ cd "$(dirname "$0")/.."
 bin=${1:-${CARGO_TARGET_DIR:-target}/release/camscope}
 out=docs/screenshots
 mkdir -p "$out"
-for tool in Xvfb xdotool import xwininfo; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install xvfb xdotool imagemagick x11-utils)" >&2; exit 1; }
-done
-display=:77
-Xvfb "$display" -screen 0 1400x900x24 -nolisten tcp &
-xvfb=$!
-home=$(mktemp -d)
-cleanup() { kill "$app" 2>/dev/null || true; kill "$xvfb" 2>/dev/null || true; rm -rf "$home"; }
-trap cleanup EXIT
-sleep 1
-export DISPLAY=$display HOME=$home XDG_CONFIG_HOME=$home/.config LIBGL_ALWAYS_SOFTWARE=1
+. scripts/xvfb-app.sh :77
 "$bin" &
 app=$!
-
-# Wait for the window, then for the first explanation (the status line stops saying Working).
-for _ in $(seq 1 100); do
-    win=$(xdotool search --name '^camscope$' 2>/dev/null | head -n1 || true)
-    [ -n "$win" ] && break
-    sleep 0.2
-done
-[ -n "${win:-}" ] || { echo "no camscope window appeared" >&2; exit 1; }
-xdotool windowmove "$win" 0 0 windowsize "$win" 1400 900
+window
 sleep 8
 import -window root "$out/main.png"
 echo "wrote $out/main.png"

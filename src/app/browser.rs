@@ -33,6 +33,13 @@ fn wants(kind: &PickKind) -> (Vec<&'static str>, &'static str, &'static str) {
             "Open",
         ),
         PickKind::Model => (vec!["safetensors"], "Open model", "Open"),
+        // Photos are listed to show what the folder holds; Open takes the folder shown.
+        PickKind::Folder => (
+            crate::engine::io::preprocess::IMAGE_EXTENSIONS.to_vec(),
+            "Open folder",
+            "Open this folder",
+        ),
+        PickKind::Csv => (vec!["csv"], "Open labels CSV", "Open"),
         PickKind::Save { extension, .. } => (vec![*extension], "Save as", "Save"),
     }
 }
@@ -175,8 +182,11 @@ impl FileBrowser {
                     let label = ui.label("File name");
                     ui.add(egui::TextEdit::singleline(&mut self.name).desired_width(240.0))
                         .labelled_by(label.id);
-                    let ok =
-                        ui.add_enabled(!self.name.trim().is_empty(), egui::Button::new(action));
+                    let folder = self.kind == PickKind::Folder;
+                    let ok = ui.add_enabled(
+                        folder || !self.name.trim().is_empty(),
+                        egui::Button::new(action),
+                    );
                     if ok.clicked() {
                         done = true;
                     }
@@ -185,6 +195,10 @@ impl FileBrowser {
                     }
                 });
             });
+        if done && self.kind == PickKind::Folder {
+            out.push(self.purpose.clone().command(PathBuf::from(&self.folder)));
+            return false;
+        }
         if done && !self.name.trim().is_empty() {
             let path = Path::new(&self.folder).join(self.name.trim());
             out.push(self.purpose.clone().command(path));

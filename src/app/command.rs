@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use egui::Vec2;
 
 use super::CamscopeApp;
+use super::gallery::GalleryCommand;
 use super::mirror::Status;
 use super::picker::PickKind;
 use super::prefs::{Display, remember};
@@ -15,9 +16,14 @@ use crate::engine::Method;
 #[derive(Clone, Debug)]
 pub enum Command {
     OpenImage(PathBuf),
+    /// What the gallery's controls ask for (docs/gallery.md).
+    Gallery(GalleryCommand),
     OpenSample,
     OpenModel(PathBuf),
     OpenBuiltinModel,
+    /// A second model beside the first (`None`: the built-in one).
+    OpenSecondModel(Option<PathBuf>),
+    CloseSecondModel,
     /// Ask the picker for a file of this kind.
     Pick(PickKind, PickPurpose),
     /// Open camscope's own file browser for a file of this kind.
@@ -62,6 +68,9 @@ pub enum Command {
 pub enum PickPurpose {
     OpenImage,
     OpenModel,
+    OpenSecondModel,
+    OpenFolder,
+    GalleryLabels,
     /// Export the view of this generation.
     Export(ExportKind, u64),
 }
@@ -72,6 +81,9 @@ impl PickPurpose {
         match self {
             PickPurpose::OpenImage => Command::OpenImage(path),
             PickPurpose::OpenModel => Command::OpenModel(path),
+            PickPurpose::OpenSecondModel => Command::OpenSecondModel(Some(path)),
+            PickPurpose::OpenFolder => Command::Gallery(GalleryCommand::OpenFolder(path)),
+            PickPurpose::GalleryLabels => Command::Gallery(GalleryCommand::Labels(path)),
             PickPurpose::Export(kind, generation) => Command::Export {
                 kind,
                 path,
@@ -81,8 +93,12 @@ impl PickPurpose {
     }
 }
 
-/// A dropped `.safetensors` opens as a model; anything else is tried as an image.
+/// A dropped folder opens as the gallery, a `.safetensors` as a model; anything else is
+/// tried as an image.
 pub fn command_for_dropped(p: &Path) -> Command {
+    if p.is_dir() {
+        return Command::Gallery(GalleryCommand::OpenFolder(p.to_owned()));
+    }
     let ext = p
         .extension()
         .and_then(|e| e.to_str())
@@ -110,6 +126,8 @@ impl Command {
                 | Command::OpenSample
                 | Command::OpenModel(_)
                 | Command::OpenBuiltinModel
+                | Command::OpenSecondModel(_)
+                | Command::CloseSecondModel
                 | Command::SetGpu(_)
                 | Command::SetClass(_)
                 | Command::SetPane(..)
@@ -128,6 +146,7 @@ impl CamscopeApp {
             self.link.cancel_running();
         }
         match cmd {
+            Command::Gallery(g) => self.apply_gallery(g),
             Command::OpenImage(p) => {
                 remember(&mut self.prefs.recent_images, &p);
                 self.prefs.image = Some(p.clone());
@@ -145,6 +164,20 @@ impl CamscopeApp {
             Command::OpenBuiltinModel => {
                 self.prefs.model = None;
                 self.send(Request::LoadModel(ModelSource::Builtin, self.device()));
+            }
+            Command::OpenSecondModel(p) => {
+                if let Some(p) = &p {
+                    remember(&mut self.prefs.recent_models, p);
+                }
+                let source = p.map_or(ModelSource::Builtin, ModelSource::File);
+                self.send(Request::LoadSecondModel(Some(source), self.device()));
+            }
+            Command::CloseSecondModel => {
+                for pane in &mut self.prefs.compare {
+                    pane.second = false;
+                }
+                self.prefs.single.second = false;
+                self.send(Request::LoadSecondModel(None, self.device()));
             }
             Command::SetGpu(on) => {
                 self.prefs.use_gpu = on;
@@ -182,6 +215,7 @@ impl CamscopeApp {
                     self.prefs.compare.push(PaneSpec {
                         method: Method::GradCam,
                         layer: None,
+                        second: false,
                     });
                     self.mirror.needs_explain = true;
                 }

@@ -50,6 +50,8 @@ pub struct Explained {
 #[derive(Default)]
 pub struct Mirror {
     pub model: Option<ModelInfo>,
+    /// The second model, when one is open beside the first.
+    pub second: Option<ModelInfo>,
     pub image: Option<ImageInfo>,
     pub explained: Option<Explained>,
     /// The current explanation's panes as drawn (what the canvas shows).
@@ -83,13 +85,10 @@ pub struct Changed {
 impl Mirror {
     /// The boxes of pane `i` in display-photo coordinates at threshold `tau`.
     pub fn pane_boxes(&self, i: usize, tau: f32, all: bool) -> Vec<BBox> {
-        let (Some(img), Some(Ok(p))) = (
-            &self.image,
-            self.explained.as_ref().and_then(|e| e.panes.get(i)),
-        ) else {
+        let Some(Ok(p)) = self.explained.as_ref().and_then(|e| e.panes.get(i)) else {
             return Vec::new();
         };
-        photo_boxes(&p.explanation.localization, &img.mapping, tau, all)
+        photo_boxes(&p.explanation.localization, &p.mapping, tau, all)
     }
 
     /// Takes in one worker response.
@@ -101,6 +100,14 @@ impl Mirror {
                 self.status = Status::info(format!("model {} ({})", info.name, info.architecture));
                 self.model = Some(*info);
                 self.class = None;
+                self.needs_explain = true;
+            }
+            Response::SecondModelLoaded(info) => {
+                self.status = Status::info(match &info {
+                    Some(i) => format!("second model {} ({})", i.name, i.architecture),
+                    None => "second model closed".to_owned(),
+                });
+                self.second = info.map(|i| *i);
                 self.needs_explain = true;
             }
             Response::ImageLoaded(info) => {

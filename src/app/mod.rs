@@ -9,6 +9,7 @@ pub mod browser;
 /// fewer keep the panel quick: 2 × 21 forward passes a pane).
 pub const METRIC_STEPS: usize = 20;
 mod command;
+pub mod gallery;
 mod link;
 pub mod mirror;
 mod panels;
@@ -39,6 +40,8 @@ use textures::Textures;
 pub struct Startup {
     pub image: Option<PathBuf>,
     pub model: Option<PathBuf>,
+    /// A folder to open as the gallery (`camscope view DIR`).
+    pub folder: Option<PathBuf>,
 }
 
 impl Startup {
@@ -81,6 +84,7 @@ struct Panels {
     status: StatusBar,
     side: SidePanel,
     canvas: Canvas,
+    gallery: panels::GalleryPanels,
 }
 
 pub struct CamscopeApp {
@@ -96,6 +100,9 @@ pub struct CamscopeApp {
     textures: Textures,
     view: CanvasView,
     panels: Panels,
+    /// The folder open as a gallery, if any, and whether it is shown (else the inspector).
+    pub gallery: Option<gallery::Gallery>,
+    pub show_gallery: bool,
     /// The last drawing asked for: `(generation, look)`.
     requested_render: Option<(u64, protocol::Look)>,
     /// The generation whose faithfulness curves were asked for.
@@ -116,7 +123,12 @@ impl CamscopeApp {
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
-        Self::with_prefs(cc.egui_ctx.clone(), startup.apply(prefs), picker)
+        let folder = startup.folder.clone();
+        let mut app = Self::with_prefs(cc.egui_ctx.clone(), startup.apply(prefs), picker);
+        if let Some(dir) = folder {
+            app.apply(Command::Gallery(gallery::GalleryCommand::OpenFolder(dir)));
+        }
+        app
     }
 
     pub fn with_prefs(ctx: egui::Context, prefs: Prefs, picker: Box<dyn FilePicker>) -> Self {
@@ -137,6 +149,8 @@ impl CamscopeApp {
             textures: Textures::default(),
             view: CanvasView::default(),
             panels: Panels::default(),
+            gallery: None,
+            show_gallery: false,
             requested_render: None,
             requested_metrics: None,
             commands: Vec::new(),
@@ -163,10 +177,23 @@ impl CamscopeApp {
     /// Whether the worker still has requests to finish (or an explanation is about to be asked
     /// for; without an image or a model none will be).
     pub fn is_busy(&self) -> bool {
-        self.link.pending()
+        self.gallery_busy()
+            || self.link.pending()
             || (self.mirror.needs_explain
                 && self.mirror.image.is_some()
                 && self.mirror.model.is_some())
+    }
+
+    /// Carries out `cmd` as if a panel had asked for it (scripts and tests).
+    pub fn command(&mut self, cmd: Command) {
+        self.apply(cmd);
+    }
+
+    /// Whether the gallery is still listing or explaining its photos.
+    pub fn gallery_busy(&self) -> bool {
+        self.gallery
+            .as_ref()
+            .is_some_and(|g| g.photos.is_none() && g.error.is_none() || g.running())
     }
 
     /// The boxes of pane `i` in display-photo coordinates, at the current threshold.
@@ -204,6 +231,9 @@ impl CamscopeApp {
                     self.commands.push(Command::Browse(kind, purpose));
                 }
             }
+        }
+        if let Some(g) = &mut self.gallery {
+            g.receive(&self.ctx);
         }
         while let Some(r) = self.link.try_recv() {
             let changed = self.mirror.absorb(r);
@@ -350,20 +380,32 @@ impl eframe::App for CamscopeApp {
             self.commands
                 .push(Command::SetCompare(!self.prefs.compare_mode));
         }
+        let gallery_dir = self.gallery.as_ref().map(|g| g.dir.clone());
         let cx = PanelContext {
             prefs: &self.prefs,
             mirror: &self.mirror,
             busy: self.is_busy(),
             textures: &self.textures,
             view: &self.view,
+            gallery: gallery_dir.as_deref(),
+            show_gallery: self.show_gallery,
         };
         let out = &mut self.commands;
         let p = &mut self.panels;
         // Order matters to egui: bars and side panel first, the canvas takes what is left.
         p.menu.ui(ui, &cx, out);
         p.status.ui(ui, &cx, out);
-        p.side.ui(ui, &cx, out);
-        p.canvas.ui(ui, &cx, out);
+        match self.gallery.as_mut().filter(|_| self.show_gallery) {
+            Some(g) => {
+                p.gallery.side_ui(ui, g, &cx, out);
+                let visible = p.gallery.grid_ui(ui, g, &cx, out);
+                g.after_frame(visible);
+            }
+            None => {
+                p.side.ui(ui, &cx, out);
+                p.canvas.ui(ui, &cx, out);
+            }
+        }
         if let Some(b) = &mut self.browser
             && !b.show(&ctx, out)
         {
@@ -372,6 +414,7 @@ impl eframe::App for CamscopeApp {
         for cmd in std::mem::take(&mut self.commands) {
             self.apply(cmd);
         }
+        self.sync_gallery();
         self.request_explanation();
         self.request_render();
         self.request_metrics();

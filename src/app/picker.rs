@@ -7,6 +7,10 @@ use std::path::PathBuf;
 pub enum PickKind {
     Image,
     Model,
+    /// A folder of photos (the gallery).
+    Folder,
+    /// A labels CSV.
+    Csv,
     /// A file to save, with a suggested name.
     Save {
         suggested: String,
@@ -52,6 +56,8 @@ impl FilePicker for RfdPicker {
                         .add_filter("Images", &crate::engine::io::preprocess::IMAGE_EXTENSIONS)
                         .pick_file(),
                     PickKind::Model => d.add_filter("safetensors", &["safetensors"]).pick_file(),
+                    PickKind::Folder => d.pick_folder(),
+                    PickKind::Csv => d.add_filter("CSV", &["csv"]).pick_file(),
                     PickKind::Save {
                         suggested,
                         extension,

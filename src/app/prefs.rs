@@ -42,6 +42,7 @@ impl Default for Prefs {
         let pane = |method| PaneSpec {
             method,
             layer: None,
+            second: false,
         };
         Self {
             recent_images: Vec::new(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use crate::engine::{
-    Explanation, InputMapping, LayerInfo, Method, OverlayStyle, Prediction, builtin,
+    Explanation, InputMapping, LayerInfo, Method, Model, OverlayStyle, Prediction, builtin,
 };
 
 /// Where a model comes from.
@@ -48,6 +48,9 @@ impl ImageSource {
 pub struct PaneSpec {
     pub method: Method,
     pub layer: Option<String>,
+    /// Explained by the second model (File → Open second model…) instead of the first.
+    #[serde(default)]
+    pub second: bool,
 }
 
 /// What an export writes.
@@ -87,6 +90,8 @@ pub struct Smoothing {
 
 pub enum Request {
     LoadModel(ModelSource, candle_core::Device),
+    /// A second model beside the first, for panes and the gallery to compare; `None` closes it.
+    LoadSecondModel(Option<ModelSource>, candle_core::Device),
     OpenImage(ImageSource),
     /// Explain the open photo; the panes are drawn with `look` once explained. A slow method
     /// stops when the app no longer wants `generation` (`WorkerLink::cancel_running`).
@@ -141,6 +146,10 @@ pub struct PaneMetrics {
 
 /// A loaded model, described for the UI.
 pub struct ModelInfo {
+    /// The model itself, shared with the gallery's thread.
+    pub model: Arc<Model>,
+    /// A number of this load, new for every model opened (the gallery's cache key).
+    pub id: u64,
     pub name: String,
     pub architecture: String,
     pub device: String,
@@ -176,6 +185,11 @@ pub struct PaneResult {
     pub method: Method,
     pub layer: String,
     pub explanation: Explanation,
+    /// Whether the second model explained it.
+    pub second: bool,
+    /// Its model's input geometry in display-photo coordinates (the two models may crop
+    /// differently).
+    pub mapping: InputMapping,
 }
 
 /// The panes of one explanation drawn on the display photo with one look (`None` where the
@@ -190,6 +204,8 @@ pub enum Response {
     /// The worker has taken this many requests in all (finished or superseded).
     Taken(u64),
     ModelLoaded(Box<ModelInfo>),
+    /// The second model was opened (`Some`) or closed (`None`).
+    SecondModelLoaded(Option<Box<ModelInfo>>),
     ImageLoaded(Box<ImageInfo>),
     Explained {
         generation: u64,

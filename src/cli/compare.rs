@@ -99,6 +99,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let panes: Vec<GridPane> = results
         .iter()
         .map(|(m, r)| GridPane {
+            mapping: None,
             method: *m,
             result: r.as_ref().map_err(String::as_str),
         })

@@ -5,10 +5,9 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use camscope::engine::Error;
 use camscope::engine::io::input::{self, Loaded, PhotoFit};
-use camscope::engine::io::preprocess::IMAGE_EXTENSIONS;
 use camscope::engine::methods::{DEFAULT_BATCH_SIZE, Fuse, Options, Progress};
+pub use camscope::engine::metrics::dataset::{file_name, image_files};
 use camscope::engine::{Labels, Model};
 
 /// Where to look and how to read the photo: shared by `explain`, `compare` and `batch`.
@@ -214,27 +213,4 @@ pub fn add_auc(
     v["deletion_auc"] = serde_json::json!(del.auc);
     v["insertion_auc"] = serde_json::json!(ins.auc);
     Ok(())
-}
-
-/// The image files of `dir`, sorted by name.
-pub fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::read(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// A path's last component, as records and summaries name a photo or a model file.
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

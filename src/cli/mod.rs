@@ -13,7 +13,6 @@ mod merge;
 mod metrics;
 mod report;
 mod runlog;
-mod truth;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,14 +87,16 @@ enum Command {
     Merge(merge::Args),
     /// Time each step (load, forward, backward passes, rendering, export) on this machine.
     Bench(bench::Args),
-    /// Open the desktop app on a photo and/or a model (`camscope IMG` does the same).
+    /// Open the desktop app on a photo, or a folder as its gallery, and/or a model
+    /// (`camscope IMG` / `camscope DIR` does the same).
     View(ViewApp),
 }
 
 #[derive(clap::Args)]
 struct ViewApp {
-    /// The photo to open (default: the last one, else the built-in sample).
-    #[arg(value_name = "IMG")]
+    /// The photo to open (default: the last one, else the built-in sample), or a folder of
+    /// photos to open as the gallery (docs/gallery.md).
+    #[arg(value_name = "IMG_OR_DIR")]
     image: Option<PathBuf>,
     /// The .safetensors model to open (default: the last one, else the built-in model).
     #[arg(long, value_name = "M.safetensors")]
@@ -105,10 +106,16 @@ struct ViewApp {
 impl ViewApp {
     /// Both files must exist: the window should open on them, not on an error.
     fn check(&self) -> anyhow::Result<()> {
-        for p in self.image.iter().chain(&self.model) {
-            if !p.is_file() {
-                anyhow::bail!("{}: no such file", p.display());
-            }
+        if let Some(p) = &self.image
+            && !p.is_file()
+            && !p.is_dir()
+        {
+            anyhow::bail!("{}: no such file or folder", p.display());
+        }
+        if let Some(p) = &self.model
+            && !p.is_file()
+        {
+            anyhow::bail!("{}: no such file", p.display());
         }
         Ok(())
     }
@@ -368,7 +375,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // `camscope photo.jpg`, as image viewers do: the app on that photo.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let [_, only] = args.as_slice()
-        && Path::new(only).is_file()
+        && (Path::new(only).is_file() || Path::new(only).is_dir())
     {
         return run_app(ViewApp {
             image: Some(PathBuf::from(only)),
@@ -398,9 +405,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
 #[cfg(feature = "gui")]
 fn run_app(v: ViewApp) -> anyhow::Result<ExitCode> {
     v.check()?;
+    let (folder, image) = match v.image {
+        Some(p) if p.is_dir() => (Some(p), None),
+        image => (None, image),
+    };
     camscope::app::run_native(camscope::app::Startup {
-        image: v.image,
+        image,
         model: v.model,
+        folder,
     })?;
     Ok(ExitCode::SUCCESS)
 }

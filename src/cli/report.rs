@@ -9,14 +9,13 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use camscope::engine::io::files::write_atomic;
 use camscope::engine::io::labels::label_of;
-use camscope::engine::metrics::faithfulness::{POINTING_TOLERANCE, mass_outside, pointing_game};
+use camscope::engine::metrics::dataset::{self as truth, Photo};
 use camscope::engine::render::{annotated, draw_rect, fit_size, photo_boxes, stroke_for};
 use camscope::engine::{Error, Explainer, Labels};
 use serde_json::{Value, json};
 
 use super::input::{self, MethodArgs, ResizeArg, Source};
 use super::runlog::{self, Header, Log, RunArgs};
-use super::truth::{self, Photo};
 use super::{Methods, ModelArgs, RenderArgs, parse_methods};
 
 #[derive(clap::Args)]
@@ -260,17 +259,12 @@ fn one(
                 format: "JPEG",
                 reason: e.to_string(),
             })?;
-        let has_boxes = !photo.boxes.is_empty();
-        let iou = boxes.first().map_or(0.0, |b| {
-            photo.boxes.iter().map(|g| b.iou(g)).fold(0f32, f32::max)
-        });
+        let scores = truth::truth_scores(&e.map, &loaded.mapping, boxes.first(), &photo.boxes);
         let mut v = json!({
             "box": boxes.first().map(|b| b.to_pixels()),
-            "iou": has_boxes.then_some(iou),
-            "pointing": has_boxes.then(|| {
-                pointing_game(&e.map, &loaded.mapping, &photo.boxes, POINTING_TOLERANCE)
-            }),
-            "outside": mass_outside(&e.map, &loaded.mapping, &photo.boxes),
+            "iou": scores.iou,
+            "pointing": scores.pointing,
+            "outside": scores.outside,
             "thumbnail": format!(
                 "data:image/jpeg;base64,{}",
                 base64::engine::general_purpose::STANDARD.encode(&jpeg)

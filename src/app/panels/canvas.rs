@@ -77,13 +77,18 @@ fn pane_ui(
     let drawn = cx.textures.panes.get(i).and_then(Option::as_ref);
     painter.image(drawn.unwrap_or(photo).id(), photo_rect, uv, Color32::WHITE);
 
-    let m = img.mapping;
+    let pane = cx.mirror.explained.as_ref().and_then(|e| e.panes.get(i));
+    // The crop of the pane's own model (the second model may crop otherwise).
+    let m = match pane {
+        Some(Ok(p)) => p.mapping,
+        _ => img.mapping,
+    };
     let (cx0, cy0) = m.original_from_input(0.0, 0.0);
     let (cx1, cy1) = m.original_from_input(m.input.0 as f32, m.input.1 as f32);
     let crop = Rect::from_min_max(to_screen(cx0, cy0), to_screen(cx1, cy1));
 
-    let pane = cx.mirror.explained.as_ref().and_then(|e| e.panes.get(i));
     let title = match pane {
+        Some(Ok(p)) if p.second => format!("B · {}", pane_title(p.method, &p.layer)),
         Some(Ok(p)) => pane_title(p.method, &p.layer),
         Some(Err(_)) => "not available".to_owned(),
         None => String::new(),

@@ -2,6 +2,7 @@
 
 use super::{Command, Panel, PanelContext};
 use crate::app::command::PickPurpose;
+use crate::app::gallery::GalleryCommand;
 use crate::app::picker::PickKind;
 use crate::app::protocol::ExportKind;
 
@@ -13,6 +14,16 @@ impl Panel for MenuBar {
         egui::Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| {
                 ui.menu_button("File", |ui| file_menu_ui(ui, cx, out));
+                if cx.gallery.is_some() {
+                    let (label, to) = if cx.show_gallery {
+                        ("Inspector", false)
+                    } else {
+                        ("Back to gallery", true)
+                    };
+                    if ui.button(label).clicked() {
+                        out.push(Command::Gallery(GalleryCommand::Show(to)));
+                    }
+                }
                 ui.menu_button("View", |ui| {
                     let label = if cx.prefs.compare_mode {
                         "Single view"
@@ -41,14 +52,56 @@ fn file_menu_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, out: &mut Vec<Command>
         out.push(Command::Pick(PickKind::Image, PickPurpose::OpenImage));
         ui.close();
     }
+    if ui
+        .button("Open folder…")
+        .on_hover_text("A gallery of its photos")
+        .clicked()
+    {
+        out.push(Command::Pick(PickKind::Folder, PickPurpose::OpenFolder));
+        ui.close();
+    }
     if ui.button("Open model…").clicked() {
         out.push(Command::Pick(PickKind::Model, PickPurpose::OpenModel));
         ui.close();
     }
+    ui.menu_button("Second model", |ui| {
+        if ui.button("Open second model…").clicked() {
+            out.push(Command::Pick(PickKind::Model, PickPurpose::OpenSecondModel));
+            ui.close();
+        }
+        if ui
+            .button("Built-in EfficientNet-Lite0 as second model")
+            .clicked()
+        {
+            out.push(Command::OpenSecondModel(None));
+            ui.close();
+        }
+        for p in &cx.prefs.recent_models {
+            if ui
+                .button(format!("{} as second model", p.display()))
+                .clicked()
+            {
+                out.push(Command::OpenSecondModel(Some(p.clone())));
+                ui.close();
+            }
+        }
+        let open = cx.mirror.second.is_some();
+        if ui
+            .add_enabled(open, egui::Button::new("Close second model"))
+            .clicked()
+        {
+            out.push(Command::CloseSecondModel);
+            ui.close();
+        }
+    });
     // For desktops whose own dialog does not work (it opens by itself when none answers).
     ui.menu_button("In camscope's file browser", |ui| {
         if ui.button("Browse for an image…").clicked() {
             out.push(Command::Browse(PickKind::Image, PickPurpose::OpenImage));
+            ui.close();
+        }
+        if ui.button("Browse for a folder…").clicked() {
+            out.push(Command::Browse(PickKind::Folder, PickPurpose::OpenFolder));
             ui.close();
         }
         if ui.button("Browse for a model…").clicked() {

@@ -43,31 +43,42 @@ impl Panel for MethodSection {
         {
             out.push(Command::SetCompare(compare));
         }
-        let layers: Vec<(String, String)> = cx
-            .mirror
-            .model
-            .as_ref()
-            .map(|m| {
-                m.layers
-                    .iter()
-                    .filter(|l| l.shape.len() == 3)
-                    .map(|l| {
-                        let shape = l.shape_text();
-                        let mark = if l.default { ", default" } else { "" };
-                        (l.name.clone(), format!("{} ({shape}{mark})", l.name))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let no_cam = cx.mirror.model.as_ref().and_then(|m| m.no_cam.as_deref());
+        let layers_of = layer_choices;
+        let models = [cx.mirror.model.as_ref(), cx.mirror.second.as_ref()];
+        let layers = [layers_of(models[0]), layers_of(models[1])];
         for (i, pane) in prefs.panes().into_iter().enumerate() {
             let prefix = if prefs.compare_mode {
                 format!("Pane {} ", i + 1)
             } else {
                 String::new()
             };
-            if let Some(spec) = pane_ui(ui, &prefix, &pane, &layers, no_cam, &mut self.layer_filter)
-            {
+            let mut edited = pane.clone();
+            if let Some(b) = models[1] {
+                let a = models[0].map_or("", |m| m.architecture.as_str());
+                let name = |second: bool| {
+                    if second {
+                        format!("B: {}", b.architecture)
+                    } else {
+                        format!("A: {a}")
+                    }
+                };
+                egui::ComboBox::from_label(format!("{prefix}Model"))
+                    .selected_text(name(pane.second))
+                    .show_ui(ui, |ui| {
+                        for second in [false, true] {
+                            ui.selectable_value(&mut edited.second, second, name(second));
+                        }
+                    });
+                if edited.second != pane.second {
+                    // The other model has other layers.
+                    edited.layer = None;
+                }
+            }
+            let model = models[edited.second as usize];
+            let no_cam = model.and_then(|m| m.no_cam.as_deref());
+            let layers = &layers[edited.second as usize];
+            let picked = pane_ui(ui, &prefix, &edited, layers, no_cam, &mut self.layer_filter);
+            if let Some(spec) = picked.or((edited != pane).then_some(edited)) {
                 out.push(Command::SetPane(i, spec));
             }
         }
@@ -94,9 +105,26 @@ impl Panel for MethodSection {
     }
 }
 
+/// The layers a pane of `model` can explain, as `(name, picker text)`.
+pub fn layer_choices(model: Option<&crate::app::protocol::ModelInfo>) -> Vec<(String, String)> {
+    model
+        .map(|m| {
+            m.layers
+                .iter()
+                .filter(|l| l.shape.len() == 3)
+                .map(|l| {
+                    let shape = l.shape_text();
+                    let mark = if l.default { ", default" } else { "" };
+                    (l.name.clone(), format!("{} ({shape}{mark})", l.name))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One pane's method and layer pickers; the edited pane when either changed. The layer
 /// picker has a search field, and groups long lists by block (the selected one's open).
-fn pane_ui(
+pub fn pane_ui(
     ui: &mut egui::Ui,
     prefix: &str,
     pane: &PaneSpec,

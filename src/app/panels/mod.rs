@@ -5,6 +5,7 @@ mod canvas;
 mod class;
 mod display;
 mod faithfulness;
+mod gallery;
 mod menu;
 mod method;
 mod model;
@@ -18,6 +19,7 @@ use super::prefs::Prefs;
 use super::textures::Textures;
 
 pub use canvas::Canvas;
+pub use gallery::GalleryPanels;
 pub use menu::MenuBar;
 pub use side::SidePanel;
 pub use status::StatusBar;
@@ -30,6 +32,9 @@ pub struct PanelContext<'a> {
     pub busy: bool,
     pub textures: &'a Textures,
     pub view: &'a CanvasView,
+    /// The gallery's folder when one is open, and whether the gallery is shown.
+    pub gallery: Option<&'a std::path::Path>,
+    pub show_gallery: bool,
 }
 
 /// One panel: draws into `ui`, and pushes what the user asked for onto `out`.

@@ -30,28 +30,41 @@ impl Session {
             last.generation == generation,
             "the view changed while the export waited; export again"
         );
-        let ex = img
-            .explainer
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no explanation"))?;
-        let class = last.class;
-        let prob = ex
-            .predictions()?
-            .iter()
-            .find(|p| p.class == class)
-            .map_or(0.0, |p| p.probability);
-        let label = label_of(self.labels.as_ref(), class);
-        let pane = |i: usize| -> anyhow::Result<&Explanation> {
+        let view = |second: bool| {
+            img.view(second)
+                .ok_or_else(|| anyhow::anyhow!("no explanation"))
+        };
+        let ex = &view(false)?.explainer;
+        // The probability and name of `class` by the first model or the second.
+        let caption_of = |second: bool, class: usize| -> anyhow::Result<(String, f32)> {
+            let prob = view(second)?
+                .explainer
+                .predictions()?
+                .iter()
+                .find(|p| p.class == class)
+                .map_or(0.0, |p| p.probability);
+            let labels = if second {
+                self.second.as_ref().and_then(|(_, l)| l.as_ref())
+            } else {
+                self.labels.as_ref()
+            };
+            Ok((label_of(labels, class), prob))
+        };
+        let (label, prob) = caption_of(false, last.class)?;
+        let pane = |i: usize| -> anyhow::Result<(&Explanation, &super::View)> {
             match last.panes.get(i) {
-                Some((_, Ok(e))) => Ok(e),
-                Some((_, Err(why))) => Err(anyhow::anyhow!("{why}")),
+                Some(p) => match &p.result {
+                    Ok(e) => Ok((e, view(p.second)?)),
+                    Err(why) => Err(anyhow::anyhow!("{why}")),
+                },
                 None => Err(anyhow::anyhow!("no pane {i}")),
             }
         };
         match kind {
             ExportKind::Annotated(i) => {
-                let e = pane(*i)?;
-                let boxes = photo_boxes(&e.localization, &img.mapping, s.threshold, s.all_boxes);
+                let (e, v) = pane(*i)?;
+                let (label, prob) = caption_of(last.panes[*i].second, e.class)?;
+                let boxes = photo_boxes(&e.localization, &v.mapping, s.threshold, s.all_boxes);
                 let caption = Caption {
                     label: &label,
                     probability: prob,
@@ -59,10 +72,10 @@ impl Session {
                     layer: &e.layer,
                     threshold: s.threshold,
                 };
-                let shared = last.shared_maps(&s.look);
+                let shared = last.shared_maps(img, &s.look);
                 let out = annotated_with_caption(
                     &img.photo,
-                    &img.mapping,
+                    &v.mapping,
                     e,
                     &s.look.overlay,
                     shared.get(*i).and_then(Option::as_ref),
@@ -72,9 +85,9 @@ impl Session {
                 save_png(path, &out)?;
             }
             ExportKind::Composite => {
-                let panes = last.grid_panes();
+                let panes = last.grid_panes(img);
                 let architecture = ex.model().architecture.clone();
-                let caption = grid_caption(&label, prob, class, s.threshold, &architecture);
+                let caption = grid_caption(&label, prob, last.class, s.threshold, &architecture);
                 let settings = GridSettings {
                     style: &s.look.overlay,
                     threshold: s.threshold,
@@ -82,10 +95,10 @@ impl Session {
                     shared_scale: s.look.shared_scale,
                     caption: &caption,
                 };
-                let grid = compare_grid(&img.photo, &img.mapping, &panes, &settings)?;
+                let grid = compare_grid(&img.photo, &view(false)?.mapping, &panes, &settings)?;
                 save_png(path, &grid)?;
             }
-            ExportKind::RawNpy(i) => pane(*i)?.raw.write_npy(path)?,
+            ExportKind::RawNpy(i) => pane(*i)?.0.raw.write_npy(path)?,
         }
         Ok(())
     }

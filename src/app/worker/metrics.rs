@@ -15,9 +15,6 @@ impl Session {
         let (Some(img), Some(last)) = (self.image.as_ref(), self.last.as_ref()) else {
             return Vec::new();
         };
-        let Some(ex) = img.explainer.as_ref() else {
-            return Vec::new();
-        };
         if last.generation != generation {
             return vec![Response::MetricsStopped { generation }];
         }
@@ -32,13 +29,13 @@ impl Session {
         let maps: Vec<_> = last
             .panes
             .iter()
-            .filter_map(|(method, r)| Some((*method, r.as_ref().ok()?)))
+            .filter_map(|p| Some((p.method, p.result.as_ref().ok()?, img.view(p.second)?)))
             .collect();
         // Forward passes in all: two curves of `steps + 1` points a pane.
         let per_pane = 2 * (steps + 1);
         let total = per_pane * maps.len();
         let mut panes = Vec::new();
-        for (k, (method, e)) in maps.into_iter().enumerate() {
+        for (k, (method, e, view)) in maps.into_iter().enumerate() {
             let outbox = &self.outbox;
             let progress = move |done: usize, _| {
                 outbox.send(Response::MetricsProgress {
@@ -48,13 +45,14 @@ impl Session {
                 });
             };
             let settings = CurveSettings {
-                class: last.class,
+                class: e.class,
                 steps,
                 baseline: Baseline::Blur,
                 batch_size: 32,
                 check: &check,
                 progress: Some(&progress),
             };
+            let ex = &view.explainer;
             match deletion_insertion(ex.model(), &ex.forward().input, &e.map, &settings) {
                 Ok((deletion, insertion)) => panes.push(PaneMetrics {
                     title: pane_title(method, &e.layer),

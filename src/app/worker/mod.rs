@@ -4,6 +4,7 @@
 
 mod coalesce;
 mod export;
+mod load;
 mod metrics;
 
 use std::sync::Arc;
@@ -13,15 +14,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use image::RgbImage;
 
 use super::protocol::{
-    ImageInfo, ImageSource, Look, MAX_DISPLAY_SIDE, ModelInfo, ModelSource, PaneResult, PaneSpec,
-    Rendered, Request, Response, Smoothing,
+    ImageSource, Look, PaneResult, PaneSpec, Rendered, Request, Response, Smoothing,
 };
-use crate::engine::io::input::{PhotoFit, from_photo};
-use crate::engine::io::labels::label_of;
-use crate::engine::io::preprocess::{image_warnings, load_image, load_image_bytes, resize_rgb};
 use crate::engine::methods::Options;
-use crate::engine::render::{GridPane, fit_size, pane_pixels, shared_maps};
-use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model, builtin};
+use crate::engine::render::{GridPane, pane_pixels, shared_maps};
+use crate::engine::{Error, Explainer, Explanation, InputMapping, Labels, Method, Model};
 use coalesce::coalesce;
 
 /// Sends a response and wakes the app.
@@ -43,6 +40,8 @@ impl Outbox {
 struct Session {
     model: Option<Arc<Model>>,
     labels: Option<Labels>,
+    /// The second model, for panes that compare models.
+    second: Option<(Arc<Model>, Option<Labels>)>,
     image: Option<Photo>,
     /// The last explanation, for redrawing and exports.
     last: Option<Last>,
@@ -52,39 +51,65 @@ struct Session {
     wanted: Arc<AtomicU64>,
 }
 
-/// The open photo at full resolution and as displayed, each with its mapping to the model
-/// input, and its forward pass (none while no model is loaded).
+/// The open photo at full resolution and as displayed, and its views: the photo prepared for
+/// the first model and for the second (none while that model is not loaded).
 struct Photo {
     source: ImageSource,
     photo: RgbImage,
-    mapping: InputMapping,
     display: Arc<RgbImage>,
-    display_mapping: InputMapping,
-    explainer: Option<Explainer<'static>>,
+    views: [Option<View>; 2],
     /// Problems of the file that did not stop decoding (a truncated JPEG).
     warnings: Vec<String>,
 }
 
+/// The photo as one model sees it: the mappings from its input to the photo at full and at
+/// display resolution, and its forward pass.
+struct View {
+    mapping: InputMapping,
+    display_mapping: InputMapping,
+    explainer: Explainer<'static>,
+}
+
+impl Photo {
+    /// The view of the first model (`second == false`) or of the second.
+    fn view(&self, second: bool) -> Option<&View> {
+        self.views[second as usize].as_ref()
+    }
+}
+
 struct Last {
     generation: u64,
+    /// The first model's class (the second model's panes each say theirs).
     class: usize,
-    panes: Vec<(Method, Result<Explanation, String>)>,
+    panes: Vec<LastPane>,
+}
+
+struct LastPane {
+    method: Method,
+    second: bool,
+    result: Result<Explanation, String>,
 }
 
 impl Last {
-    fn grid_panes(&self) -> Vec<GridPane<'_>> {
+    /// The panes for a composite of `img`: the second model's panes with their own mapping.
+    fn grid_panes<'a>(&'a self, img: &'a Photo) -> Vec<GridPane<'a>> {
         self.panes
             .iter()
-            .map(|(m, r)| GridPane {
-                method: *m,
-                result: r.as_ref().map_err(String::as_str),
+            .map(|p| GridPane {
+                method: p.method,
+                result: p.result.as_ref().map_err(String::as_str),
+                mapping: if p.second {
+                    img.view(true).map(|v| &v.mapping)
+                } else {
+                    None
+                },
             })
             .collect()
     }
 
     /// Each pane's map on the shared colour scale, when `look` asks for one.
-    fn shared_maps(&self, look: &Look) -> Vec<Option<crate::engine::Map>> {
-        shared_maps(&self.grid_panes(), look.shared_scale, &look.overlay)
+    fn shared_maps(&self, img: &Photo, look: &Look) -> Vec<Option<crate::engine::Map>> {
+        shared_maps(&self.grid_panes(img), look.shared_scale, &look.overlay)
     }
 }
 
@@ -106,6 +131,7 @@ pub fn spawn(
             let mut s = Session {
                 model: None,
                 labels: None,
+                second: None,
                 image: None,
                 last: None,
                 outbox: outbox.clone(),
@@ -132,6 +158,17 @@ pub fn spawn(
     Ok((req_tx, resp_rx))
 }
 
+/// The class a forward pass predicts first.
+fn top_class(ex: &Explainer<'_>) -> crate::engine::Result<usize> {
+    ex.top_k(1)?
+        .first()
+        .map(|p| p.class)
+        .ok_or(Error::ClassOutOfRange {
+            class: 0,
+            num_classes: 0,
+        })
+}
+
 fn failed(what: impl Into<String>, e: impl std::fmt::Display) -> Response {
     Response::Failed {
         what: what.into(),
@@ -143,6 +180,9 @@ impl Session {
     fn handle(&mut self, req: Request) -> Vec<Response> {
         match req {
             Request::LoadModel(source, device) => self.load_model(source, &device),
+            Request::LoadSecondModel(source, device) => {
+                self.load_second_model(source.as_ref(), &device)
+            }
             Request::OpenImage(source) => self.open_image(source),
             Request::Explain {
                 generation,
@@ -170,126 +210,6 @@ impl Session {
                 Err(e) => failed(format!("export to {}", path.display()), format!("{e:#}")),
             }],
         }
-    }
-
-    fn load_model(&mut self, source: ModelSource, device: &candle_core::Device) -> Vec<Response> {
-        let (name, loaded) = match &source {
-            ModelSource::Builtin => (builtin::NAME.to_owned(), builtin::model(device)),
-            ModelSource::File(p) => (p.display().to_string(), Model::load(p, device)),
-        };
-        let model = match loaded.and_then(|m| m.layers().map(|l| (m, l))) {
-            Ok((m, layers)) => {
-                let labels = Labels::for_model(&m);
-                let info = ModelInfo {
-                    name,
-                    architecture: m.architecture.clone(),
-                    device: format!("{:?}", m.device()),
-                    parameters: m.parameter_count(),
-                    input_size: m.preprocess.input_size(),
-                    preprocess: m.preprocess.describe(),
-                    preprocess_source: m.preprocess_source.clone(),
-                    layers,
-                    default_layer: m.default_layer().to_owned(),
-                    no_cam: m.cam_head().err().map(str::to_owned),
-                    class_names: (0..m.num_classes())
-                        .map(|c| label_of(labels.as_ref(), c))
-                        .collect(),
-                };
-                self.model = Some(Arc::new(m));
-                self.labels = labels;
-                Response::ModelLoaded(Box::new(info))
-            }
-            Err(e) => return vec![failed(format!("open model {name}"), e)],
-        };
-        let mut out = vec![model];
-        // The photo is preprocessed anew for this model.
-        if let Some(img) = self.image.take() {
-            out.extend(self.prepare(img.source, img.photo, img.warnings));
-        }
-        out
-    }
-
-    fn open_image(&mut self, source: ImageSource) -> Vec<Response> {
-        let photo = match &source {
-            ImageSource::Sample => load_image_bytes(
-                builtin::SAMPLE_IMAGE,
-                std::path::Path::new(builtin::SAMPLE_IMAGE_NAME),
-            ),
-            ImageSource::File(p) => load_image(p),
-        };
-        let warnings = match &source {
-            ImageSource::File(p) => image_warnings(p),
-            ImageSource::Sample => Vec::new(),
-        };
-        match photo {
-            Ok(photo) => self.prepare(source, photo, warnings),
-            Err(e) => vec![failed(format!("open image {}", source.name()), e)],
-        }
-    }
-
-    /// Preprocesses (the CLI's photo → input step) and runs the forward pass once.
-    fn prepare(
-        &mut self,
-        source: ImageSource,
-        photo: RgbImage,
-        warnings: Vec<String>,
-    ) -> Vec<Response> {
-        let (w, h) = photo.dimensions();
-        let (dw, dh) = fit_size(w, h, MAX_DISPLAY_SIDE);
-        let display = match resize_rgb(&photo, dw, dh) {
-            Ok(d) => Arc::new(d),
-            Err(e) => return vec![failed("display copy", e)],
-        };
-        let Some(model) = self.model.clone() else {
-            self.image = Some(Photo {
-                source,
-                photo,
-                mapping: InputMapping::identity(w, h),
-                display,
-                display_mapping: InputMapping::identity(dw, dh),
-                explainer: None,
-                warnings,
-            });
-            return Vec::new();
-        };
-        // On failure the photo is kept (a model that suits it may come next).
-        let result = from_photo(
-            model.preprocess,
-            model.device(),
-            photo,
-            PhotoFit::CenterCrop,
-        )
-        .and_then(|loaded| {
-            let explainer = Explainer::new_shared(model.clone(), &loaded.input)?;
-            Ok((loaded, explainer))
-        });
-        let (loaded, explainer) = match result {
-            Ok(r) => r,
-            Err(e) => return vec![failed(format!("explain {}", source.name()), e)],
-        };
-        let predictions = match explainer.predictions() {
-            Ok(p) => p,
-            Err(e) => return vec![failed("predictions", e)],
-        };
-        let display_mapping = loaded.mapping.for_photo_size(dw, dh);
-        let info = ImageInfo {
-            source: source.clone(),
-            original: (w, h),
-            display: display.clone(),
-            mapping: display_mapping,
-            predictions,
-        };
-        self.last = None;
-        self.image = Some(Photo {
-            source,
-            photo: loaded.photo,
-            mapping: loaded.mapping,
-            display,
-            display_mapping,
-            explainer: Some(explainer),
-            warnings,
-        });
-        vec![Response::ImageLoaded(Box::new(info))]
     }
 
     /// The options of one pane: smoothing, progress reports, and a stop as soon as the app no
@@ -323,44 +243,62 @@ impl Session {
         panes: &[PaneSpec],
         smoothing: Smoothing,
     ) -> Response {
-        let Some(ex) = self.image.as_ref().and_then(|i| i.explainer.as_ref()) else {
+        let Some(img) = self.image.as_ref() else {
             return failed("explain", "no image is open");
         };
-        let class = match class {
-            Some(c) => c,
-            None => match ex.top_k(1) {
-                Ok(p) if !p.is_empty() => p[0].class,
-                Ok(_) => return failed("explain", "the model predicts no classes"),
-                Err(e) => return failed("explain", e),
-            },
+        let Some(ex) = img.view(false).map(|v| &v.explainer) else {
+            return failed("explain", "no image is open");
         };
-        let mut results: Vec<(Method, Result<Explanation, String>)> = Vec::new();
+        let class = match class.map_or_else(|| top_class(ex), Ok) {
+            Ok(c) => c,
+            Err(e) => return failed("explain", e),
+        };
+        let mut results = Vec::new();
         for (i, p) in panes.iter().enumerate() {
             let options = self.options(generation, i, p.method, smoothing);
-            let r = match ex.explain_with(p.method, p.layer.as_deref(), class, &options) {
-                Err(Error::Cancelled) => return Response::Cancelled { generation },
-                r => r.map_err(|e| e.to_string()),
+            let r = match img.view(p.second) {
+                None => Err("no second model is open (File → Open second model…)".to_owned()),
+                Some(v) => {
+                    // The second model explains the class asked for when it has it, else its
+                    // own top-1 (its classes may be other classes).
+                    let own = if p.second && class >= v.explainer.model().num_classes() {
+                        top_class(&v.explainer)
+                    } else {
+                        Ok(class)
+                    };
+                    let r = own.and_then(|c| {
+                        v.explainer
+                            .explain_with(p.method, p.layer.as_deref(), c, &options)
+                    });
+                    match r {
+                        Err(Error::Cancelled) => return Response::Cancelled { generation },
+                        r => r.map_err(|e| e.to_string()),
+                    }
+                }
             };
-            results.push((p.method, r));
+            results.push(LastPane {
+                method: p.method,
+                second: p.second,
+                result: r,
+            });
         }
-        let mut warnings = self
-            .image
-            .as_ref()
-            .map(|i| i.warnings.clone())
-            .unwrap_or_default();
+        let mut warnings = img.warnings.clone();
         warnings.extend(ex.warnings().unwrap_or_default());
         warnings.extend(
             results
                 .iter()
-                .filter_map(|(_, r)| r.as_ref().ok().and_then(Explanation::warning)),
+                .filter_map(|p| p.result.as_ref().ok().and_then(Explanation::warning)),
         );
         let panes = results
             .iter()
-            .map(|(m, r)| {
-                r.as_ref().map_err(Clone::clone).map(|e| PaneResult {
-                    method: *m,
+            .map(|p| {
+                let mapping = img.view(p.second).map(|v| v.display_mapping);
+                p.result.as_ref().map_err(Clone::clone).map(|e| PaneResult {
+                    method: p.method,
                     layer: e.layer.clone(),
                     explanation: e.clone(),
+                    second: p.second,
+                    mapping: mapping.unwrap_or(InputMapping::identity(1, 1)),
                 })
             })
             .collect();
@@ -385,16 +323,21 @@ impl Session {
         if last.generation != generation {
             return None;
         }
-        let shared = last.shared_maps(&look);
+        let shared = last.shared_maps(img, &look);
         let panes = last
             .panes
             .iter()
             .zip(&shared)
-            .map(|((_, r), shared)| {
-                r.as_ref().ok().map(|e| {
-                    let (photo, mapping) = (&img.display, &img.display_mapping);
-                    pane_pixels(photo, mapping, e, &look.overlay, shared.as_ref())
-                })
+            .map(|(p, shared)| {
+                let (e, v) = (p.result.as_ref().ok()?, img.view(p.second)?);
+                let (photo, mapping) = (&img.display, &v.display_mapping);
+                Some(pane_pixels(
+                    photo,
+                    mapping,
+                    e,
+                    &look.overlay,
+                    shared.as_ref(),
+                ))
             })
             .collect();
         Some(Response::Rendered(Rendered {

@@ -27,6 +27,9 @@ pub fn fit_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
 pub struct GridPane<'a> {
     pub method: Method,
     pub result: std::result::Result<&'a Explanation, &'a str>,
+    /// The pane's own mapping to the photo at full resolution, where its model differs from
+    /// the grid's (the app's second model); `None`: the grid's.
+    pub mapping: Option<&'a InputMapping>,
 }
 
 /// How a comparison grid is annotated.
@@ -56,9 +59,11 @@ pub fn compare_grid(
         .zip(&shared)
         .map(|(p, shared)| match p.result {
             Ok(e) => {
+                let own = p.mapping.map(|m| m.for_photo_size(pw, ph));
+                let mapping = own.as_ref().unwrap_or(&mapping);
                 let boxes = photo_boxes(
                     &e.localization,
-                    &mapping,
+                    mapping,
                     settings.threshold,
                     settings.all_boxes,
                 );
@@ -66,7 +71,7 @@ pub fn compare_grid(
                     pane_title(e.method, &e.layer),
                     annotated(
                         &preview,
-                        &mapping,
+                        mapping,
                         e,
                         settings.style,
                         shared.as_ref(),

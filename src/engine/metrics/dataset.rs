@@ -1,14 +1,17 @@
 //! The photos of a dataset folder and their ground truth, where there is any: an ImageFolder
 //! layout (`DIR/<class>/*.jpg`), a labels CSV (`file,label[,x0,y0,x1,y1]`), or eval-loc's
-//! `boxes.csv` (docs/report.md).
+//! `boxes.csv` (docs/report.md): what `camscope report` and the app's gallery read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use camscope::engine::metrics::wsol::parse_box;
-use camscope::engine::{BBox, Error, Labels};
-
-use super::input::{file_name, image_files};
+use crate::engine::error::Error;
+use crate::engine::io::labels::Labels;
+use crate::engine::io::preprocess::{IMAGE_EXTENSIONS, InputMapping};
+use crate::engine::maps::Map;
+use crate::engine::metrics::faithfulness::{POINTING_TOLERANCE, mass_outside, pointing_game};
+use crate::engine::metrics::localize::BBox;
+use crate::engine::metrics::wsol::parse_box;
 
 /// One photo: its path relative to the dataset folder, its class and boxes where known.
 #[derive(Clone, Debug)]
@@ -16,6 +19,45 @@ pub struct Photo {
     pub file: String,
     pub class: Option<usize>,
     pub boxes: Vec<BBox>,
+}
+
+/// A wrong prediction at least this probable is "confident and wrong" (the report's and the
+/// gallery's filter).
+pub const CONFIDENT: f32 = 0.5;
+/// A correct prediction whose map has more than this share of its mass outside the truth
+/// boxes is "right for the wrong reason".
+pub const WRONG_REASON_OUTSIDE: f32 = 0.5;
+
+/// How one map sits against a photo's ground-truth boxes (docs/report.md); `None` where the
+/// photo has no boxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TruthScores {
+    /// The best IoU of the map's box (`map_box`, photo pixels) with a truth box (0 without a
+    /// map box).
+    pub iou: Option<f32>,
+    /// Whether the map's maximum lies in a truth box (15-pixel tolerance).
+    pub pointing: Option<bool>,
+    /// The map's mass outside every truth box, 0–1: the bias signal.
+    pub outside: Option<f32>,
+}
+
+/// The scores of `map` (model-input resolution, `mapping` to photo pixels) and its box against
+/// the `truth` boxes: what the report and the gallery show.
+pub fn truth_scores(
+    map: &Map,
+    mapping: &InputMapping,
+    map_box: Option<&BBox>,
+    truth: &[BBox],
+) -> TruthScores {
+    if truth.is_empty() {
+        return TruthScores::default();
+    }
+    let iou = map_box.map_or(0.0, |b| truth.iter().map(|g| b.iou(g)).fold(0f32, f32::max));
+    TruthScores {
+        iou: Some(iou),
+        pointing: Some(pointing_game(map, mapping, truth, POINTING_TOLERANCE)),
+        outside: mass_outside(map, mapping, truth),
+    }
 }
 
 /// The class `label` names, or a message saying what it is not.
@@ -152,4 +194,27 @@ fn from_csv(
         anyhow::ensure!(!path.is_dir(), "{}: a folder, not a photo", path.display());
     }
     Ok(by_file.into_values().collect())
+}
+
+/// The image files of `dir`, sorted by name.
+pub fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::read(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A path's last component, as records and summaries name a photo or a model file.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
